@@ -1,0 +1,192 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"oqmgr-go/internal/testbed"
+)
+
+var (
+	buildOnce   sync.Once
+	builtBinary string
+	buildErr    error
+)
+
+// binary builds cmd/oqmgr once per test run and returns its path.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "oqmgr-e2e-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBinary = filepath.Join(dir, "oqmgr")
+		out, err := exec.Command("go", "build", "-o", builtBinary, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	require.NoError(t, buildErr)
+	return builtBinary
+}
+
+// startInstance runs a private Postfix instance whose qmgr is our binary.
+func startInstance(t *testing.T, o testbed.Options) *testbed.Instance {
+	t.Helper()
+	testbed.RequireEnvironment(t)
+	o.QmgrBinary = binary(t)
+	inst := testbed.New(t, o)
+	require.NoError(t, inst.Start())
+	return inst
+}
+
+var removedLine = regexp.MustCompile(`postfix/qmgr\[\d+\]: ([0-9A-Za-z]+): removed$`)
+var activeLine = regexp.MustCompile(`postfix/qmgr\[\d+\]: ([0-9A-Za-z]+): from=<[^>]*>, size=\d+, nrcpt=\d+ \(queue active\)$`)
+
+// idsMatching returns the queue ids of maillog lines matching re.
+func idsMatching(t *testing.T, inst *testbed.Instance, re *regexp.Regexp) []string {
+	t.Helper()
+	log, err := inst.Log()
+	require.NoError(t, err)
+	var ids []string
+	for _, line := range strings.Split(log, "\n") {
+		if m := re.FindStringSubmatch(line); m != nil {
+			ids = append(ids, m[1])
+		}
+	}
+	return ids
+}
+
+func TestOqmgr_DeliversSMTPAndLocal(t *testing.T) {
+	sink := testbed.StartSink(t)
+	inst := startInstance(t, testbed.Options{RelayPort: sink.Port})
+
+	const remote, local = 50, 5
+	for i := range remote {
+		body := fmt.Sprintf("Subject: remote %d\n\nbody %d\n", i, i)
+		require.NoError(t, inst.SubmitSMTP("sender@example.org", []string{fmt.Sprintf("rcpt%d@example.net", i)}, body))
+	}
+	for i := range local {
+		body := fmt.Sprintf("Subject: local %d\n\nbody %d\n", i, i)
+		require.NoError(t, inst.Sendmail("sender@example.org", []string{inst.LocalAddress()}, body))
+	}
+
+	require.NoError(t, sink.WaitDelivered(remote, 60*time.Second))
+	require.NoError(t, inst.WaitQueueEmpty(60*time.Second))
+
+	assert.Equal(t, remote, sink.Delivered(), "messages at the sink")
+	mailbox, err := inst.MailboxMessages(inst.LocalUser)
+	require.NoError(t, err)
+	assert.Equal(t, local, mailbox, "messages in %s", inst.MailboxPath(inst.LocalUser))
+
+	removed := idsMatching(t, inst, removedLine)
+	assert.Len(t, removed, remote+local, "removed lines")
+	unique := map[string]bool{}
+	for _, id := range removed {
+		assert.False(t, unique[id], "queue id %s removed twice", id)
+		unique[id] = true
+	}
+	for _, id := range idsMatching(t, inst, activeLine) {
+		assert.True(t, unique[id], "queue id %s entered active but was never removed", id)
+	}
+	corrupt, err := inst.QueueCount("corrupt")
+	require.NoError(t, err)
+	assert.Zero(t, corrupt, "files in corrupt")
+}
+
+func TestOqmgr_DeferredMailIsRetried(t *testing.T) {
+	failing := testbed.StartSink(t, "-Q", "CONNECT")
+	inst := startInstance(t, testbed.Options{
+		RelayPort: failing.Port,
+		MainCF: map[string]string{
+			"queue_run_delay":      "1s",
+			"minimal_backoff_time": "1s",
+			"maximal_backoff_time": "2s",
+		},
+	})
+
+	require.NoError(t, inst.SubmitSMTP("sender@example.org", []string{"rcpt@example.net"}, "Subject: retry\n\nbody\n"))
+	require.NoError(t, inst.WaitLog("status=deferred", 30*time.Second))
+
+	// The deferred file carries a next-attempt time in its time stamp.
+	require.Eventually(t, func() bool {
+		n, err := inst.QueueCount("deferred")
+		return err == nil && n == 1
+	}, 10*time.Second, 50*time.Millisecond, "one file in deferred")
+	paths, err := filepath.Glob(filepath.Join(inst.QueueDir, "deferred", "*", "*"))
+	require.NoError(t, err)
+	require.Len(t, paths, 1)
+	info, err := os.Stat(paths[0])
+	require.NoError(t, err)
+	assert.True(t, info.ModTime().After(time.Now().Add(-2*time.Second)), "next-attempt time %s of %s", info.ModTime(), paths[0])
+
+	// A healthy sink on the same port gets the message on a later attempt.
+	require.NoError(t, failing.Stop())
+	healthy, err := testbed.StartSinkProcessOnPort(failing.Port)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = healthy.Stop() })
+
+	require.NoError(t, healthy.WaitDelivered(1, 60*time.Second))
+	require.NoError(t, inst.WaitQueueEmpty(30*time.Second))
+	assert.Len(t, idsMatching(t, inst, removedLine), 1, "removed lines")
+	assert.GreaterOrEqual(t, len(idsMatching(t, inst, activeLine)), 2, "attempts logged as queue active")
+}
+
+func TestOqmgr_CorruptFileIsSetAside(t *testing.T) {
+	sink := testbed.StartSink(t)
+	inst := startInstance(t, testbed.Options{RelayPort: sink.Port})
+
+	const id = "ABCDE123456"
+	path := filepath.Join(inst.QueueDir, "incoming", id)
+	require.NoError(t, os.WriteFile(path, []byte("this is not a queue file\n"), 0o700))
+	require.NoError(t, os.Chmod(path, 0o700))
+	postfix, err := user.Lookup("postfix")
+	require.NoError(t, err)
+	uid, _ := strconv.Atoi(postfix.Uid)
+	gid, _ := strconv.Atoi(postfix.Gid)
+	require.NoError(t, os.Chown(path, uid, gid))
+	require.NoError(t, inst.Kick("I"))
+
+	require.NoError(t, inst.SubmitSMTP("sender@example.org", []string{"rcpt@example.net"}, "Subject: fine\n\nbody\n"))
+	require.NoError(t, sink.WaitDelivered(1, 30*time.Second))
+	require.NoError(t, inst.WaitLog(`saving corrupt file "`+id+`" from queue "active" to queue "corrupt"`, 30*time.Second))
+
+	_, err = os.Stat(filepath.Join(inst.QueueDir, "corrupt", id))
+	assert.NoError(t, err, "corrupt file kept in the corrupt queue")
+	require.NoError(t, inst.WaitQueueEmpty(30*time.Second))
+}
+
+func TestOqmgr_UnreachableTransportKeepsMail(t *testing.T) {
+	sink := testbed.StartSink(t)
+	inst := startInstance(t, testbed.Options{
+		RelayPort: sink.Port,
+		MainCF: map[string]string{
+			// A transport with no master.cf entry: its socket is missing.
+			"default_transport": "nosuch",
+			"relay_transport":   "nosuch",
+		},
+	})
+
+	require.NoError(t, inst.SubmitSMTP("sender@example.org", []string{"rcpt@example.net"}, "Subject: kept\n\nbody\n"))
+	require.NoError(t, inst.WaitLog("warning: connect to transport private/nosuch", 30*time.Second))
+	require.NoError(t, inst.WaitLog("mail transport unavailable", 30*time.Second))
+	require.Eventually(t, func() bool {
+		n, err := inst.QueueCount("deferred")
+		return err == nil && n == 1
+	}, 30*time.Second, 100*time.Millisecond, "the message waits in deferred")
+	assert.Zero(t, sink.Delivered(), "nothing reached the sink")
+}

@@ -1,0 +1,33 @@
+package main
+
+import (
+	"context"
+
+	"oqmgr-go/conf"
+	"oqmgr-go/sched"
+	"oqmgr-go/transport"
+)
+
+// peers connects the scheduler to the other Postfix daemons with the
+// timeouts the C queue manager uses: qmgr_ipc_timeout for its own IPC and
+// daemon_timeout while an agent delivers.
+type peers struct {
+	queueDir string
+	cfg      *conf.Config
+}
+
+func (p *peers) DialAgent(ctx context.Context, transportName string) (sched.Agent, error) {
+	agent, err := transport.DialAgent(ctx, p.queueDir, transportName, p.cfg.DaemonTimeout)
+	if err != nil {
+		return nil, err
+	}
+	return agent, nil
+}
+
+func (p *peers) Notify(ctx context.Context, service string, req transport.NotifyRequest) (int, error) {
+	return transport.Notify(ctx, p.queueDir, service, req, p.cfg.QmgrIPCTimeout)
+}
+
+func (p *peers) DeferAppend(ctx context.Context, flags int, queueID string, rcpt transport.RequestRecipient, dsn transport.DSN) (int, error) {
+	return transport.DeferAppend(ctx, p.queueDir, p.cfg.DeferServiceName, flags, queueID, rcpt, dsn, p.cfg.QmgrIPCTimeout)
+}

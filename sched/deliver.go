@@ -1,0 +1,272 @@
+package sched
+
+import (
+	"context"
+	"errors"
+	"regexp"
+
+	"oqmgr-go/queue"
+	"oqmgr-go/transport"
+)
+
+// maxPendingAgents bounds the agent connections one transport may have in
+// progress before they are ready (QMGR_TRANSPORT_MAX_PEND).
+const maxPendingAgents = 2
+
+// suspendedPrefix starts the reason of a destination that is avoided.
+const suspendedPrefix = "delivery temporarily suspended: "
+
+// allocateAgents requests delivery-agent connections while some transport
+// has more deliveries waiting than connections pending, rotating the
+// transport list for round robin, after qmgr_transport_select and
+// qmgr_transport_alloc.
+func (l *Loop) allocateAgents() {
+	for {
+		tr := l.selectTransport()
+		if tr == nil {
+			return
+		}
+		tr.pending++
+		if tr.limits.TransportRateDelay > 0 {
+			tr.rateLocked = true
+		}
+		l.workers.start(func() {
+			agent, err := l.peers.DialAgent(l.ctx, tr.name)
+			l.post(func() { l.agentReady(tr, agent, err) })
+			if err == nil && l.ctx.Err() != nil {
+				agent.Close()
+			}
+		})
+	}
+}
+
+// selectTransport returns a transport that can use one more agent and
+// moves it to the end of the round-robin list.
+func (l *Loop) selectTransport() *transportState {
+	for i, tr := range l.transportOrder {
+		if tr.dead || tr.rateLocked || tr.pending >= maxPendingAgents {
+			continue
+		}
+		need := tr.pending + 1
+		have := 0
+		for _, q := range tr.order {
+			if !q.ready() {
+				continue
+			}
+			have += min(q.window-len(q.busy), len(q.todo))
+			if have >= need {
+				break
+			}
+		}
+		if have < need {
+			continue
+		}
+		l.transportOrder = append(append(l.transportOrder[:i:i], l.transportOrder[i+1:]...), tr)
+		return tr
+	}
+	return nil
+}
+
+// agentReady runs when an agent connection announced itself or failed.
+func (l *Loop) agentReady(tr *transportState, agent Agent, err error) {
+	tr.pending--
+	if err != nil {
+		l.log.Warning("%v", err)
+		dsn := transport.DSN{Status: "4.3.0", Reason: "mail transport unavailable"}
+		l.throttleTransport(tr, dsn)
+		l.deferTransport(tr, dsn)
+		return
+	}
+	if delay := tr.limits.TransportRateDelay; delay > 0 {
+		l.timers.add(l.now().Add(delay), func() { l.dispatch(tr, agent) })
+		return
+	}
+	l.dispatch(tr, agent)
+}
+
+// dispatch picks the next entry for a ready agent and sends the request,
+// after qmgr_deliver. With nothing to send the agent is simply closed.
+func (l *Loop) dispatch(tr *transportState, agent Agent) {
+	q := l.selectQueue(tr)
+	if q == nil {
+		agent.Close()
+		return
+	}
+	e := l.selectEntry(q)
+	req := l.deliveryRequest(e)
+	l.workers.start(func() {
+		// daemon_timeout guards against an agent that never answers.
+		ctx, cancel := context.WithTimeout(l.ctx, l.cfg.DaemonTimeout)
+		defer cancel()
+		reply, err := agent.Deliver(ctx, req)
+		agent.Close()
+		l.post(func() { l.deliveryDone(e, reply, err) })
+	})
+}
+
+// selectQueue picks, round robin, a ready queue with room in its window
+// and waiting entries, after qmgr_queue_select.
+func (l *Loop) selectQueue(tr *transportState) *destQueue {
+	for i, q := range tr.order {
+		if q.window > len(q.busy) && len(q.todo) > 0 {
+			tr.order = append(append(tr.order[:i:i], tr.order[i+1:]...), q)
+			return q
+		}
+	}
+	return nil
+}
+
+// selectEntry moves the most recently added waiting entry to busy and
+// updates the connection-caching hints, after qmgr_entry_select.
+func (l *Loop) selectEntry(q *destQueue) *entry {
+	e := q.todo[len(q.todo)-1]
+	q.todo = q.todo[:len(q.todo)-1]
+	q.busy = append(q.busy, e)
+
+	backToBack := !q.lastDone.IsZero() && q.lastDone.Unix()+1 >= l.now().Unix()
+	if q.cacheFlags&flagConnStore == 0 {
+		if backToBack {
+			q.cacheFlags |= flagConnLoad | flagConnStore
+		}
+	} else if len(q.busy) <= 1 && !backToBack {
+		q.cacheFlags &^= flagConnStore
+	}
+	return e
+}
+
+// deliveryRequest builds the request an agent receives for one entry.
+func (l *Loop) deliveryRequest(e *entry) *transport.DeliveryRequest {
+	d := e.msg.data
+	flags := d.TraceFlags | e.queue.cacheFlags
+	if d.Inspect {
+		flags |= flagBounce
+	} else {
+		flags |= flagDefault
+	}
+	req := &transport.DeliveryRequest{
+		Flags: flags, QueueName: queue.Active, QueueID: string(e.msg.id),
+		Offset: d.ContentOffset, Size: d.DataSize, Nexthop: e.queue.nexthop,
+		Encoding: d.Encoding, SMTPUTF8: d.SMTPUTF8, Sender: d.Sender,
+		EnvelopeID: d.EnvelopeID, RetFlags: d.RetFlags,
+		Stats:            transport.Stats{IncomingArrival: d.Arrival, ActiveArrival: e.msg.activeArrival},
+		LogClientName:    d.LogClientName,
+		LogClientAddress: d.LogClientAddress,
+		LogClientPort:    d.LogClientPort,
+		LogProtocolName:  d.LogProtocolName,
+		LogHeloName:      d.LogHeloName,
+		SASLMethod:       d.SASLMethod,
+		SASLUsername:     d.SASLUsername,
+		SASLSender:       d.SASLSender,
+		LogIdent:         d.LogIdent,
+		RewriteContext:   d.RewriteContext,
+	}
+	// TODO(postfix): qmgr_deliver_send_request also rewrites the sender per
+	// recipient for VERP and adds the recipient SMTPUTF8 bit; neither is
+	// done yet.
+	for _, r := range e.recipients {
+		req.Recipients = append(req.Recipients, transport.RequestRecipient{
+			OrigAddress: r.OrigAddress, Address: r.Address, Offset: r.Offset,
+			DSNOrig: r.DSNOrig, Notify: r.Notify,
+		})
+	}
+	return req
+}
+
+var dsnStatusPattern = regexp.MustCompile(`^[245]\.[0-9]{1,3}\.[0-9]{1,3}$`)
+
+// deliveryDone applies an agent's reply, after qmgr_deliver_update: a
+// crash or a non-zero status marks the message for retry, a reply with a
+// reason counts against the destination, and any real reply revives the
+// transport.
+func (l *Loop) deliveryDone(e *entry, reply transport.DeliveryReply, err error) {
+	q := e.queue
+	tr := q.transport
+	if errors.Is(err, transport.ErrRequestWrite) {
+		// The agent never got the request: put the entry back and treat
+		// the transport as unavailable, as qmgr_deliver does.
+		l.log.Warning("%v", err)
+		q.busy = removeEntry(q.busy, e)
+		q.todo = append(q.todo, e)
+		dsn := transport.DSN{Status: "4.3.0", Reason: "mail transport unavailable"}
+		l.throttleTransport(tr, dsn)
+		l.deferTransport(tr, dsn)
+		return
+	}
+	crash := err != nil
+	dsn := reply.DSN
+	if crash {
+		l.log.Warning("%v", err)
+		dsn = transport.DSN{Status: "4.3.0", Reason: "unknown mail transport error"}
+	}
+
+	if crash || reply.Status != 0 {
+		e.msg.retry = true
+		if dsn.Status != "" {
+			if !dsnStatusPattern.MatchString(dsn.Status) {
+				dsn.Status = "4.0.0"
+			}
+			if dsn.Reason == "" {
+				dsn.Reason = "unknown error"
+			}
+			dsn.Reason = suspendedPrefix + dsn.Reason
+			if q.ready() {
+				l.throttleQueue(q, dsn)
+				if q.dead() {
+					l.deferTodo(q, dsn)
+				}
+			}
+		}
+	}
+	if !crash {
+		l.unthrottleTransport(tr)
+		if reply.DSN.Reason == "" {
+			l.unthrottleQueue(q)
+		}
+	}
+	l.entryDone(e, true)
+}
+
+// entryDone forgets an entry that was delivered (busy) or handed elsewhere
+// (todo), after qmgr_entry_done.
+func (l *Loop) entryDone(e *entry, busy bool) {
+	q := e.queue
+	tr := q.transport
+	if busy {
+		q.busy = removeEntry(q.busy, e)
+		q.lastDone = l.now()
+	} else {
+		q.todo = removeEntry(q.todo, e)
+	}
+	e.msg.inCore -= len(e.recipients)
+	l.recipientCount -= len(e.recipients)
+
+	if busy && tr.limits.DestinationRateDelay > 0 {
+		if q.dead() {
+			l.unthrottleQueue(q)
+		}
+		if q.ready() {
+			l.suspendQueue(q, tr.limits.DestinationRateDelay)
+		}
+	}
+	if len(q.todo) == 0 && len(q.busy) == 0 {
+		if q.dead() && l.queueCount() > 2*l.cfg.QmgrMessageRecipientLimit {
+			l.unthrottleQueue(q)
+		}
+		l.discardIfIdle(q)
+	}
+
+	m := e.msg
+	m.refs--
+	if m.refs == 0 {
+		l.finish(m)
+	}
+}
+
+func removeEntry(list []*entry, e *entry) []*entry {
+	for i, other := range list {
+		if other == e {
+			return append(list[:i], list[i+1:]...)
+		}
+	}
+	return list
+}

@@ -1,0 +1,238 @@
+package sched
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"time"
+
+	"oqmgr-go/queue"
+	"oqmgr-go/transport"
+)
+
+// Flags of bounce(8) requests (bounce.h).
+const (
+	bounceFlagKeep    = 0
+	bounceFlagDelRcpt = 2
+)
+
+// finish runs the end of a delivery attempt once a message has no entries
+// left, after qmgr_active_done and its continuations. The notification
+// requests and file moves run on a worker; the loop keeps the message in
+// core, counting against the active limit, until they are done.
+func (l *Loop) finish(m *message) {
+	m.finishing = true
+	l.workers.start(func() {
+		corrupt := l.flushBounces(m)
+		l.post(func() { l.finishRecipients(m, corrupt) })
+	})
+}
+
+// flushBounces asks bounce(8) to send the non-delivery notice for the
+// recipients the agents bounced, and reports whether the file was marked
+// corrupt by an agent meanwhile.
+func (l *Loop) flushBounces(m *message) (corrupt bool) {
+	path := l.dir.Path(queue.Bounce, m.id)
+	if info, err := os.Stat(path); err == nil {
+		if info.Size() == 0 {
+			if err := l.dir.Remove(queue.Bounce, m.id); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				l.log.Warning("%s: remove %s: %v", m.id, path, err)
+			}
+		} else if l.notify(m, l.cfg.BounceServiceName, l.flushRequest(m), bounceFlagKeep, "bounce") != 0 {
+			m.retry = true
+		}
+	}
+	if !m.retry {
+		return false
+	}
+	_, ready := l.dir.Ready(queue.Active, m.id)
+	return !ready
+}
+
+// finishRecipients runs on the loop: it moves a file an agent marked
+// corrupt, loads the next batch of recipients if the file has more, or
+// starts the last steps.
+func (l *Loop) finishRecipients(m *message, corrupt bool) {
+	if corrupt {
+		l.log.SavedCorrupt(string(m.id), queue.Active)
+		if err := l.dir.Move(m.id, queue.Active, queue.Corrupt); err != nil {
+			l.log.Warning("%s: rename from %s to %s: %v", m.id, queue.Active, queue.Corrupt, err)
+		}
+		l.release(m)
+		return
+	}
+	if m.data.NextRecipientOffset > 0 {
+		l.loadMore(m)
+		return
+	}
+	l.workers.start(func() {
+		l.closeAttempt(m)
+		l.post(func() { l.release(m) })
+	})
+}
+
+// loadMore reads the next batch of recipients into core and schedules it.
+func (l *Loop) loadMore(m *message) {
+	m.finishing = false
+	f, err := l.dir.Open(queue.Active, m.id)
+	if err != nil {
+		l.log.Warning("%s: open %s: %v", m.id, l.dir.Path(queue.Active, m.id), err)
+		m.retry = true
+		m.data.NextRecipientOffset = 0
+		l.finish(m)
+		return
+	}
+	defer f.Close()
+	if err := queue.ReadMore(f, m.data, l.batchLimit()); err != nil {
+		if saveErr := l.saveCorrupt(m.id, err); saveErr != nil {
+			l.log.Warning("%v", saveErr)
+		}
+		l.release(m)
+		return
+	}
+	l.assign(m, f, m.data.Recipients)
+	if m.refs == 0 {
+		l.finish(m)
+	}
+}
+
+// closeAttempt sends the trace report, returns expired mail, sends a due
+// delay warning, then either removes the file or defers it with a backoff
+// time stamp, after qmgr_active_done_25_generic and
+// qmgr_active_done_3_generic.
+func (l *Loop) closeAttempt(m *message) {
+	d := m.data
+	if d.TraceFlags&(flagUserVerify|flagRecord|flagDelaySent) != 0 || d.ReadFlags&readFlagNotifySuccess != 0 {
+		req := l.flushRequest(m)
+		req.Request = transport.NotifyTrace
+		status := l.notify(m, l.cfg.TraceServiceName, req, d.TraceFlags, "trace")
+		if status == 0 && d.TraceFlagsOffset > 0 && d.TraceFlags == flagRecord {
+			l.hideTraceFlags(m)
+		}
+		if status != 0 {
+			m.retry = true
+		}
+	}
+
+	now := l.now()
+	if m.retry {
+		expired := ""
+		lifetime := l.cfg.MaximalQueueLifetime
+		if d.Sender == "" {
+			lifetime = l.cfg.BounceQueueLifetime
+		}
+		switch {
+		case m.forced:
+			expired = "force-expired"
+		case !now.Before(d.CreateTime.Add(lifetime)):
+			expired = "expired"
+		}
+		if expired != "" {
+			l.log.Expired(string(m.id), d.Sender, expired == "force-expired")
+			m.retry = l.notify(m, l.cfg.DeferServiceName, l.flushRequest(m), bounceFlagDelRcpt, "bounce") != 0
+		} else if d.WarnTime > 0 && now.Unix() >= d.WarnTime-1 {
+			req := l.flushRequest(m)
+			req.Request = transport.NotifyWarn
+			if l.notify(m, l.cfg.DeferServiceName, req, bounceFlagKeep, "delay warning") == 0 {
+				l.markWarned(m)
+			}
+		}
+	}
+
+	if m.retry {
+		delay := l.cfg.MinimalBackoffTime
+		if !d.CreateTime.IsZero() {
+			delay = now.Sub(d.CreateTime).Truncate(time.Second)
+			delay = min(delay, l.cfg.MaximalBackoffTime)
+			delay = max(delay, l.cfg.MinimalBackoffTime)
+		}
+		if err := l.dir.SetTime(queue.Active, m.id, now.Add(delay)); err != nil {
+			l.log.Warning("%s: update time of %s: %v", m.id, l.dir.Path(queue.Active, m.id), err)
+		}
+		if err := l.dir.Move(m.id, queue.Active, queue.Deferred); err != nil {
+			l.log.Warning("%s: rename from %s to %s: %v", m.id, queue.Active, queue.Deferred, err)
+		}
+		return
+	}
+	if err := l.dir.Remove(queue.Active, m.id); err != nil {
+		l.log.Warning("%s: remove %s from %s: %v", m.id, m.id, queue.Active, err)
+		return
+	}
+	l.log.Removed(string(m.id))
+}
+
+// readFlagNotifySuccess is the size-record bit saying some recipient asked
+// for a success notice (NOTIFY=SUCCESS shifted left by one).
+const readFlagNotifySuccess = 2 << 1
+
+// flushRequest builds the common part of a bounce, defer or trace request.
+func (l *Loop) flushRequest(m *message) transport.NotifyRequest {
+	d := m.data
+	req := transport.NotifyRequest{
+		Request:    transport.NotifyFlush,
+		QueueName:  queue.Active,
+		QueueID:    string(m.id),
+		Encoding:   d.Encoding,
+		SMTPUTF8:   d.SMTPUTF8,
+		Sender:     d.Sender,
+		EnvelopeID: d.EnvelopeID,
+		RetFlags:   d.RetFlags,
+	}
+	if d.VERP != "" && !l.cfg.DisableVERPBounces {
+		req.Request = transport.NotifyVERP
+		req.VERPDelimiters = d.VERP
+	}
+	return req
+}
+
+// notify sends one notification request and logs a failure as the C
+// program does; it returns the request's status (non-zero on failure).
+func (l *Loop) notify(m *message, service string, req transport.NotifyRequest, flags int, what string) int {
+	req.Flags = flags
+	if req.Request == transport.NotifyVERP && what == "bounce" {
+		what = "verp"
+	}
+	status, err := l.peers.Notify(l.ctx, service, req)
+	if err != nil {
+		l.log.Warning("%s: %v", m.id, err)
+		status = -1
+	}
+	if status != 0 {
+		l.log.NotifyFailed(string(m.id), what)
+	}
+	return status
+}
+
+// hideTraceFlags turns the trace_flags record of a "sendmail -v" message
+// into a killed record, so the next attempt sends no second report.
+func (l *Loop) hideTraceFlags(m *message) {
+	f, err := l.dir.Open(queue.Active, m.id)
+	if err != nil {
+		l.log.Warning("%s: open %s: %v", m.id, l.dir.Path(queue.Active, m.id), err)
+		return
+	}
+	defer f.Close()
+	if err := queue.HideRecord(f, m.data.TraceFlagsOffset); err != nil {
+		l.log.Warning("%s: update %s: %v", m.id, f.Name(), err)
+	}
+}
+
+// markWarned records in the file that the delay warning was sent.
+func (l *Loop) markWarned(m *message) {
+	f, err := l.dir.Open(queue.Active, m.id)
+	if err != nil {
+		l.log.Warning("%s: open %s: %v", m.id, l.dir.Path(queue.Active, m.id), err)
+		return
+	}
+	defer f.Close()
+	if err := queue.SetWarnTime(f, m.data.WarnOffset, -1); err != nil {
+		l.log.Warning("%s: update %s: %v", m.id, f.Name(), err)
+	}
+}
+
+// release forgets a message whose attempt is over.
+func (l *Loop) release(m *message) {
+	delete(l.messages, m.id)
+	l.recipientCount -= m.inCore
+	m.inCore = 0
+}

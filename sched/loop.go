@@ -1,0 +1,227 @@
+package sched
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"oqmgr-go/conf"
+	"oqmgr-go/internal/maillog"
+	"oqmgr-go/queue"
+	"oqmgr-go/transport"
+	"oqmgr-go/trigger"
+)
+
+// Resolver maps a recipient address to a transport, nexthop and final
+// address; transport.Resolver (trivial-rewrite) is the production one.
+type Resolver interface {
+	Resolve(ctx context.Context, sender, address string, verify bool) (transport.Resolution, error)
+	Rewrite(ctx context.Context, rule, address string) (string, error)
+}
+
+// Agent is one delivery-agent connection that has announced itself.
+type Agent interface {
+	Deliver(ctx context.Context, req *transport.DeliveryRequest) (transport.DeliveryReply, error)
+	Close() error
+}
+
+// Peers opens the connections the loop needs to other Postfix daemons.
+type Peers interface {
+	// DialAgent connects to private/<transportName> and waits for the
+	// agent's protocol announcement.
+	DialAgent(ctx context.Context, transportName string) (Agent, error)
+	// Notify sends one bounce, defer or trace request and returns its
+	// status (0 is success).
+	Notify(ctx context.Context, service string, req transport.NotifyRequest) (int, error)
+	// DeferAppend records a deferral for one recipient synchronously.
+	DeferAppend(ctx context.Context, flags int, queueID string, rcpt transport.RequestRecipient, dsn transport.DSN) (int, error)
+}
+
+// FlowControl refills the flow-control tokens that cleanup(8) waits for
+// when in_flow_delay is positive (master's fds 3 and 4).
+type FlowControl interface {
+	Count() (int, error)
+	Put(n int) error
+	Get(n int) error
+}
+
+// Options wires a Loop to its configuration and peers.
+type Options struct {
+	Config   *conf.Config
+	Dir      *queue.Dir
+	Log      *maillog.Logger
+	Resolver Resolver
+	Peers    Peers
+	Flow     FlowControl // nil when master passed no flow pipe
+	Now      func() time.Time
+}
+
+// Loop is the scheduler. All fields below are owned by the goroutine that
+// runs Run; other goroutines talk to it only through the channels.
+type Loop struct {
+	cfg      *conf.Config
+	dir      *queue.Dir
+	log      *maillog.Logger
+	resolver Resolver
+	peers    Peers
+	flow     FlowControl
+	now      func() time.Time
+
+	// triggers carries trigger requests from the trigger server; the
+	// server sends, nobody closes.
+	triggers chan trigger.Request
+	// events carries agent, delivery and end-of-attempt results from the
+	// goroutines the loop starts; they send, nobody closes.
+	events chan func()
+
+	messages       map[queue.ID]*message
+	recipientCount int // recipients held in core across all messages
+	transports     map[string]*transportState
+	transportOrder []*transportState // round-robin order for agent allocation
+	incoming       scan
+	deferred       scan
+	incomingFirst  bool
+	timers         timerHeap
+
+	ctx     context.Context
+	workers workerGroup
+}
+
+// New builds a Loop; call Run to start it.
+func New(o Options) *Loop {
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Loop{
+		cfg:           o.Config,
+		dir:           o.Dir,
+		log:           o.Log,
+		resolver:      o.Resolver,
+		peers:         o.Peers,
+		flow:          o.Flow,
+		now:           now,
+		triggers:      make(chan trigger.Request, 64),
+		events:        make(chan func(), 256),
+		messages:      make(map[queue.ID]*message),
+		transports:    make(map[string]*transportState),
+		incoming:      scan{queue: queue.Incoming},
+		deferred:      scan{queue: queue.Deferred},
+		incomingFirst: true,
+	}
+}
+
+// Trigger passes one decoded trigger buffer to the loop. It is safe to call
+// from any goroutine and never blocks for long: when the loop is busy the
+// request waits in the channel.
+func (l *Loop) Trigger(r trigger.Request) {
+	l.triggers <- r
+}
+
+// Run recovers files left in active by an earlier process, starts both
+// scans and schedules until ctx ends. Deliveries in progress are abandoned
+// at exit, as the C oqmgr does: the agents finish them and a later process
+// finds the files still locked.
+func (l *Loop) Run(ctx context.Context) error {
+	l.ctx = ctx
+	defer l.workers.wait()
+
+	if err := l.recoverActive(); err != nil {
+		return err
+	}
+	l.startScan(&l.incoming, 0)
+	l.startScan(&l.deferred, 0)
+	l.scheduleDeferredScan()
+
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		l.allocateAgents()
+		took, fromIncoming, err := l.feed()
+		if err != nil {
+			return err
+		}
+		l.refillFlow(took && fromIncoming)
+		if took {
+			// One file per turn, as in qmgr_loop; events that arrived
+			// meanwhile run before the next file.
+			if err := l.drainEvents(ctx); err != nil {
+				return nil
+			}
+			continue
+		}
+
+		timer.Reset(l.timers.untilNext(l.now()))
+		select {
+		case <-ctx.Done():
+			return nil
+		case r := <-l.triggers:
+			l.handleTrigger(r)
+		case fn := <-l.events:
+			fn()
+		case <-timer.C:
+		}
+		l.timers.runDue(l.now())
+	}
+}
+
+// drainEvents runs every event already waiting without blocking.
+func (l *Loop) drainEvents(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case r := <-l.triggers:
+			l.handleTrigger(r)
+		case fn := <-l.events:
+			fn()
+		default:
+			l.timers.runDue(l.now())
+			return nil
+		}
+	}
+}
+
+// post queues fn to run on the loop goroutine. Workers call it; it gives up
+// when the loop has stopped so that no worker blocks forever.
+func (l *Loop) post(fn func()) {
+	select {
+	case l.events <- fn:
+	case <-l.ctx.Done():
+	}
+}
+
+// handleTrigger applies one trigger buffer as qmgr_trigger_event does:
+// forgetting dead sites first, then the scan modifiers, then the starts.
+func (l *Loop) handleTrigger(r trigger.Request) {
+	if r&trigger.FlushDead != 0 {
+		l.reviveAll()
+	}
+	var flags scanFlags
+	if r&trigger.ScanAll != 0 {
+		flags |= scanAll
+	}
+	if r&trigger.FlushDead != 0 {
+		flags |= scanFlush
+	}
+	if r&trigger.ScanIncoming != 0 || flags != 0 {
+		l.requestScan(&l.incoming, flags, r&trigger.ScanIncoming != 0)
+	}
+	if r&trigger.ScanDeferred != 0 || flags != 0 {
+		l.requestScan(&l.deferred, flags, r&trigger.ScanDeferred != 0)
+	}
+}
+
+// scheduleDeferredScan arms the queue_run_delay timer that restarts the
+// deferred scan, as the C program's qmgr_deferred_run_event does.
+func (l *Loop) scheduleDeferredScan() {
+	l.timers.add(l.now().Add(l.cfg.QueueRunDelay), func() {
+		l.requestScan(&l.deferred, 0, true)
+		l.scheduleDeferredScan()
+	})
+}
+
+// fatalf builds the error that makes Run return; main logs it as fatal.
+func fatalf(format string, a ...any) error {
+	return fmt.Errorf(format, a...)
+}

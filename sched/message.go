@@ -1,0 +1,200 @@
+package sched
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"time"
+
+	"oqmgr-go/queue"
+)
+
+// Mode bits other Postfix programs set on a queue file to talk to the queue
+// manager (mail_queue.h): flush(8) sets g+r to revive dead destinations
+// for this message, postsuper -e/-f sets g+x to force expiry.
+const (
+	modeUnthrottle fs.FileMode = 0o040
+	modeExpire     fs.FileMode = 0o010
+)
+
+// Trace flags of a message and delivery request (deliver_request.h).
+const (
+	flagSuccess    = 1
+	flagBounce     = 2
+	flagDefault    = 3
+	flagMTAVerify  = 256
+	flagUserVerify = 512
+	flagRecord     = 1024
+	flagConnLoad   = 2048
+	flagConnStore  = 4096
+	flagDelaySent  = 8192
+
+	traceOnlyMask = flagMTAVerify | flagUserVerify
+	traceMask     = flagMTAVerify | flagUserVerify | flagRecord | flagDelaySent
+)
+
+// message is one queue file in the active queue.
+type message struct {
+	id            queue.ID
+	data          *queue.Message
+	activeArrival time.Time
+
+	refs      int  // entries still to deliver
+	inCore    int  // recipients held in core
+	retry     bool // some recipient must be tried again
+	flushed   bool // g+r was set: revive dead destinations, ignore defer_transports
+	forced    bool // g+x was set: expire at the end of this attempt
+	finishing bool
+}
+
+// recoverActive moves files left in active by an earlier process back to
+// incoming with the current time, as qmgr_move does at start-up.
+func (l *Loop) recoverActive() error {
+	walk, err := l.dir.Scan(queue.Active)
+	if err != nil {
+		return fatalf("scan %s: %w", queue.Active, err)
+	}
+	defer walk.Close()
+	now := l.now()
+	for {
+		id, ok := walk.Next()
+		if !ok {
+			return nil
+		}
+		if err := l.dir.SetTime(queue.Active, id, now); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fatalf("%s: update time: %w", id, err)
+		}
+		if err := l.moveFile(id, queue.Active, queue.Incoming); err != nil {
+			return err
+		}
+	}
+}
+
+// moveFile renames a queue file between queues. A file that vanished is
+// only a warning; any other failure is fatal, as in the C program.
+func (l *Loop) moveFile(id queue.ID, from, to string) error {
+	err := l.dir.Move(id, from, to)
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		l.log.Warning("%s: rename from %s to %s: %v", id, from, to, err)
+		return nil
+	}
+	return fatalf("%s: rename from %s to %s: %w", id, from, to, err)
+}
+
+// importFile moves one ready file from a scanned queue into active and
+// reads it into core, after qmgr_active_feed and qmgr_message_alloc.
+func (l *Loop) importFile(s *scan, id queue.ID) error {
+	info, ok := l.dir.Ready(s.queue, id)
+	if !ok {
+		return nil
+	}
+	now := l.now()
+	if s.flags&scanAll == 0 && info.ModTime().Unix() > now.Unix()+1 {
+		return nil
+	}
+	if err := l.dir.Move(id, s.queue, queue.Active); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			l.log.Warning("%s: rename from %s to %s: %v", id, s.queue, queue.Active, err)
+			return nil
+		}
+		return fatalf("%s: rename from %s to %s: %w", id, s.queue, queue.Active, err)
+	}
+
+	f, err := l.dir.Open(queue.Active, id)
+	if errors.Is(err, queue.ErrLocked) {
+		// An agent of an earlier process still delivers this file.
+		l.log.SkippedBusy(string(id))
+		return l.postpone(id, queue.Active, queue.Incoming, 60*time.Second)
+	}
+	if err != nil {
+		// As in qmgr_message_open: a vanished file is skipped, any other
+		// failure means the queue is unusable.
+		if errors.Is(err, fs.ErrNotExist) {
+			l.log.Warning("open %s %s: %v", queue.Active, id, err)
+			return nil
+		}
+		return fatalf("open %s %s: %w", queue.Active, id, err)
+	}
+	defer f.Close()
+
+	data, err := queue.Read(f, id, l.dir.Path(queue.Active, id), l.batchLimit())
+	if err != nil {
+		return l.saveCorrupt(id, err)
+	}
+	mode := info.Mode()
+	if mode&modeUnthrottle != 0 {
+		if err := f.Chmod(mode.Perm() &^ modeUnthrottle); err != nil {
+			l.log.Warning("%s: clear flush mark: %v", id, err)
+		}
+	}
+
+	m := &message{
+		id:            id,
+		data:          data,
+		activeArrival: now,
+		flushed:       mode&modeUnthrottle != 0 || s.flags&scanFlush != 0,
+		forced:        mode&modeExpire != 0,
+	}
+	l.messages[id] = m
+	if data.HasSender {
+		l.log.Opened(string(id), data.Sender, data.DataSize, data.RcptCount)
+	}
+
+	// A force-expired message that already has deferral reasons goes
+	// straight to the end of the attempt, which returns it to the sender.
+	if m.forced && l.hasLog(queue.Defer, id) {
+		m.retry = true
+		l.finish(m)
+		return nil
+	}
+	if err := l.dir.Remove(queue.Defer, id); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		l.log.Warning("%s: remove %s: %v", id, l.dir.Path(queue.Defer, id), err)
+	}
+
+	l.assign(m, f, data.Recipients)
+	if m.refs == 0 {
+		l.finish(m)
+	}
+	return nil
+}
+
+// batchLimit is how many recipients one read loads, after the per-message
+// limit of qmgr_message_alloc (qmgr_message_recipient_limit scaled by
+// qmgr_fudge_factor).
+func (l *Loop) batchLimit() int {
+	n := l.cfg.QmgrMessageRecipientLimit * l.cfg.QmgrFudgeFactor / 100
+	if n < 1 {
+		n = 1
+	}
+	return n
+}
+
+// postpone puts a file back into a queue with a time stamp delay from now.
+func (l *Loop) postpone(id queue.ID, from, to string, delay time.Duration) error {
+	if err := l.dir.SetTime(from, id, l.now().Add(delay)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		l.log.Warning("%s: update time: %v", id, err)
+	}
+	return l.moveFile(id, from, to)
+}
+
+// saveCorrupt moves an unreadable file from active to corrupt with the
+// warnings the C program logs, after qmgr_active_corrupt.
+func (l *Loop) saveCorrupt(id queue.ID, readErr error) error {
+	var fe *queue.FileError
+	if errors.As(readErr, &fe) {
+		l.log.Warning("%s", fe.LogText())
+	} else {
+		l.log.Warning("%s: %v", id, readErr)
+	}
+	l.log.SavedCorrupt(string(id), queue.Active)
+	return l.moveFile(id, queue.Active, queue.Corrupt)
+}
+
+// hasLog reports whether a non-empty bounce, defer or trace log exists.
+func (l *Loop) hasLog(logQueue string, id queue.ID) bool {
+	info, err := os.Stat(l.dir.Path(logQueue, id))
+	return err == nil && info.Size() > 0
+}

@@ -1,0 +1,358 @@
+package transport
+
+// The delivery request and reply follow Postfix's qmgr_deliver.c
+// (qmgr_deliver_send_request, qmgr_deliver_final_reply) and the attribute
+// helpers rcpt_print.c, dsb_scan.c and msg_stats_print.c.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"oqmgr-go/internal/attr"
+)
+
+var (
+	// ErrMalformedResponse matches errors from [DialAgent] and
+	// [Agent.Deliver] when the agent's announcement or reply is missing,
+	// truncated or not what the protocol requires. The agent closing the
+	// connection without a reply is also a malformed response, as in the C
+	// queue manager. The error text is "private/<transport> socket:
+	// malformed response".
+	ErrMalformedResponse = errors.New("malformed response")
+
+	// ErrPrematureDisconnect matches errors from [DialAgent] and
+	// [Agent.Deliver] when reading from the agent fails at the socket
+	// level, for example with a connection reset. The error text is
+	// "private/<transport> socket: premature disconnect".
+	//
+	// NOTE: on Linux the C queue manager logs a reset as a malformed
+	// response, because its pre-read check (peekfd, an FIONREAD ioctl) only
+	// fails for a bad descriptor. We keep the two apart because the caller
+	// handles both the same way and the distinction helps an operator.
+	ErrPrematureDisconnect = errors.New("premature disconnect")
+
+	// ErrRequestWrite matches errors from [Agent.Deliver] when the request
+	// could not be sent. The C queue manager then marks the transport
+	// unavailable, not just the message for retry. The error text is
+	// "write to process (<transport>): <strerror>".
+	ErrRequestWrite = errors.New("request write failed")
+)
+
+// agentError shows msg only, so the text matches the C queue manager's
+// warning, while errors.Is and errors.As still reach the sentinel and the
+// underlying cause.
+type agentError struct {
+	msg   string
+	kind  error
+	cause error
+}
+
+func (e *agentError) Error() string   { return e.msg }
+func (e *agentError) Unwrap() []error { return []error{e.kind, e.cause} }
+
+// Agent is one connection to a delivery agent on private/<transport> that
+// has sent its protocol announcement, ready for one delivery request.
+type Agent struct {
+	conn      *attr.Conn
+	transport string
+	used      bool
+}
+
+// DialAgent connects to the delivery agent private/<transport> under
+// queueDir and waits for its protocol announcement. Timeout bounds the
+// connect and each later read or write. The wait for the announcement is
+// bounded only by ctx, because the connection sits in the listen backlog
+// until master(8) has a free agent process. The C queue manager guards
+// that wait with daemon_timeout (18000s).
+//
+// A connect failure is an *attr.ConnectError reading "connect to transport
+// private/<transport>: <strerror>". A bad announcement matches
+// [ErrMalformedResponse] or [ErrPrematureDisconnect]. Either way the C
+// queue manager marks the transport unavailable.
+func DialAgent(ctx context.Context, queueDir, transport string, timeout time.Duration) (*Agent, error) {
+	conn, err := attr.Dial(ctx, queueDir, classPrivate, transport, timeout)
+	if err != nil {
+		var connectErr *attr.ConnectError
+		if errors.As(err, &connectErr) {
+			connectErr.Kind = "transport"
+		}
+		return nil, err
+	}
+
+	return newAgent(ctx, conn, transport)
+}
+
+// newAgent waits for the announcement on an established connection.
+func newAgent(ctx context.Context, conn *attr.Conn, transport string) (*Agent, error) {
+	a := &Agent{conn: conn, transport: transport}
+	if err := conn.WaitReadable(ctx); err != nil {
+		conn.Close()
+		return nil, a.waitError(err, "timeout connecting to transport: "+transport)
+	}
+	if err := conn.ExpectProtocol(ctx, protoDeliver); err != nil {
+		conn.Close()
+		return nil, a.replyError(err)
+	}
+	return a, nil
+}
+
+// Stats carries the times sent in the request's "time" attribute.
+type Stats struct {
+	IncomingArrival time.Time // from the queue file's T record
+	ActiveArrival   time.Time // when the message was read into memory
+}
+
+// msgStatsSize is sizeof(MSG_STATS) on LP64 Linux: five struct timeval of
+// two int64 each, an int reuse count and four bytes of padding. The agent
+// rejects any other size.
+const msgStatsSize = 88
+
+// marshal lays out the C struct MSG_STATS (msg_stats.h) for a little-endian
+// LP64 host. The agent hand-off, connection set-up and delivery times and
+// the reuse count are filled in by the agent, so they are sent as zero.
+//
+// TODO(postfix): msg_stats_print sends the host's own struct layout; this
+// encoding is right for linux/amd64 and linux/arm64 only.
+func (s Stats) marshal() []byte {
+	b := make([]byte, msgStatsSize)
+	putTimeval(b[0:16], s.IncomingArrival)
+	putTimeval(b[16:32], s.ActiveArrival)
+	return b
+}
+
+func putTimeval(b []byte, t time.Time) {
+	if t.IsZero() {
+		return
+	}
+	putInt64(b[0:8], t.Unix())
+	putInt64(b[8:16], int64(t.Nanosecond()/1000))
+}
+
+func putInt64(b []byte, v int64) {
+	for i := range 8 {
+		b[i] = byte(v >> (8 * i))
+	}
+}
+
+// RequestRecipient is one recipient of a delivery request (rcpt_print.c).
+type RequestRecipient struct {
+	OrigAddress string // original recipient (O record), or empty
+	Address     string // recipient to deliver to
+	Offset      int64  // file offset of the R record, or -1 for "do not mark done"
+	DSNOrig     string // DSN ORCPT, or empty
+	Notify      int    // DSN NOTIFY bits, or 0
+}
+
+// DeliveryRequest is the data the queue manager sends a delivery agent for
+// one delivery. Strings are sent up to their first NUL byte, as the
+// C queue manager's NUL-terminated strings would be.
+type DeliveryRequest struct {
+	Flags      int    // trace flags, connection-cache bits, and 2 (inspect) or 3 (default)
+	QueueName  string // normally "active"
+	QueueID    string
+	Offset     int64 // start of the message content in the queue file
+	Size       int64 // length of the message content
+	Nexthop    string
+	Encoding   string // "7bit", "8bit" or empty
+	SMTPUTF8   int    // send-options bits, sent as [SendOptsAttr]
+	Sender     string
+	EnvelopeID string // DSN ENVID, or empty
+	RetFlags   int    // DSN RET bits, or 0
+	Stats      Stats
+
+	LogClientName    string
+	LogClientAddress string
+	LogClientPort    string
+	LogProtocolName  string
+	LogHeloName      string
+	SASLMethod       string
+	SASLUsername     string
+	SASLSender       string
+	LogIdent         string
+	RewriteContext   string // normally "local"
+
+	Recipients []RequestRecipient // at least one
+}
+
+// encode builds the request: one list of 23 attributes in the order the
+// agent scans them strictly, then one list per recipient.
+func (req *DeliveryRequest) encode() ([]byte, error) {
+	if len(req.Recipients) == 0 {
+		return nil, fmt.Errorf("delivery request for %s has no recipients", req.QueueID)
+	}
+
+	var b attr.Builder
+	b.Int("flags", req.Flags)
+	b.Str("queue_name", cstr(req.QueueName))
+	b.Str("queue_id", cstr(req.QueueID))
+	b.Long("offset", req.Offset)
+	b.Long("size", req.Size)
+	b.Str("nexthop", cstr(req.Nexthop))
+	b.Str("encoding", cstr(req.Encoding))
+	b.Int(SendOptsAttr, req.SMTPUTF8)
+	b.Str("sender", cstr(req.Sender))
+	b.Str("envelope_id", cstr(req.EnvelopeID))
+	b.Int("ret_flags", req.RetFlags)
+	b.Data("time", req.Stats.marshal())
+	b.Str("log_client_name", cstr(req.LogClientName))
+	b.Str("log_client_address", cstr(req.LogClientAddress))
+	b.Str("log_client_port", cstr(req.LogClientPort))
+	b.Str("log_protocol_name", cstr(req.LogProtocolName))
+	b.Str("log_helo_name", cstr(req.LogHeloName))
+	b.Str("sasl_method", cstr(req.SASLMethod))
+	b.Str("sasl_username", cstr(req.SASLUsername))
+	b.Str("sasl_sender", cstr(req.SASLSender))
+	b.Str("log_ident", cstr(req.LogIdent))
+	b.Str("rewrite_context", cstr(req.RewriteContext))
+	b.Int("recipient_count", len(req.Recipients))
+	b.End()
+
+	for _, rcpt := range req.Recipients {
+		appendRecipient(&b, rcpt)
+		b.End()
+	}
+	return b.Bytes()
+}
+
+// appendRecipient adds the five recipient attributes without ending the list.
+func appendRecipient(b *attr.Builder, rcpt RequestRecipient) {
+	b.Str("original_recipient", cstr(rcpt.OrigAddress))
+	b.Str("recipient", cstr(rcpt.Address))
+	b.Long("offset", rcpt.Offset)
+	b.Str("dsn_orig_rcpt", cstr(rcpt.DSNOrig))
+	b.Int("notify_flags", rcpt.Notify)
+}
+
+// cstr cuts s at its first NUL byte, the end of the string in C.
+func cstr(s string) string {
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// DSN is the seven delivery-status strings of an agent reply (dsn_print.c).
+// They are all empty unless the agent reports a problem with the
+// destination as a whole.
+type DSN struct {
+	Status   string // enhanced status code such as "4.4.1"
+	DiagType string
+	DiagText string
+	MTAType  string
+	MTAName  string
+	Action   string
+	Reason   string
+}
+
+// fields returns scan targets for the seven strings in wire order.
+func (d *DSN) fields() []attr.Field {
+	return []attr.Field{
+		attr.Str("status", &d.Status),
+		attr.Str("diag_type", &d.DiagType),
+		attr.Str("diag_text", &d.DiagText),
+		attr.Str("mta_type", &d.MTAType),
+		attr.Str("mta_mname", &d.MTAName),
+		attr.Str("action", &d.Action),
+		attr.Str("reason", &d.Reason),
+	}
+}
+
+// appendTo adds the seven strings without ending the list.
+func (d DSN) appendTo(b *attr.Builder) {
+	b.Str("status", cstr(d.Status))
+	b.Str("diag_type", cstr(d.DiagType))
+	b.Str("diag_text", cstr(d.DiagText))
+	b.Str("mta_type", cstr(d.MTAType))
+	b.Str("mta_mname", cstr(d.MTAName))
+	b.Str("action", cstr(d.Action))
+	b.Str("reason", cstr(d.Reason))
+}
+
+// DeliveryReply is a delivery agent's reply to one request.
+type DeliveryReply struct {
+	DSN    DSN
+	Status int // 0 if every recipient reached a final state, else retry is needed
+}
+
+// Deliver sends the request and waits for the reply. An Agent takes one
+// request only. Close it afterwards, because the agent process waits for
+// that close before it exits.
+//
+// The wait for the reply to start is bounded only by ctx, because a
+// delivery can take long. Reading the rest of the reply is bounded by the
+// timeout. If ctx ends first, the error reads "<queue id>: timeout
+// receiving delivery status from transport: <transport>" and wraps the
+// context's error. Other failures match [ErrRequestWrite],
+// [ErrMalformedResponse] or [ErrPrematureDisconnect].
+func (a *Agent) Deliver(ctx context.Context, req *DeliveryRequest) (DeliveryReply, error) {
+	if a.used {
+		return DeliveryReply{}, fmt.Errorf("%s: delivery agent connection already used", a.conn.Label())
+	}
+	a.used = true
+
+	request, err := req.encode()
+	if err != nil {
+		return DeliveryReply{}, err
+	}
+	if err := a.conn.Write(ctx, request); err != nil {
+		return DeliveryReply{}, &agentError{
+			msg:   fmt.Sprintf("write to process (%s): %s", a.transport, attr.Strerror(err)),
+			kind:  ErrRequestWrite,
+			cause: err,
+		}
+	}
+
+	if err := a.conn.WaitReadable(ctx); err != nil {
+		return DeliveryReply{}, a.waitError(err,
+			req.QueueID+": timeout receiving delivery status from transport: "+a.transport)
+	}
+	var reply DeliveryReply
+	fields := append(reply.DSN.fields(), attr.Int("status", &reply.Status))
+	if err := a.conn.Scan(ctx, fields...); err != nil {
+		return DeliveryReply{}, a.replyError(err)
+	}
+	return reply, nil
+}
+
+// Close closes the connection to the agent.
+func (a *Agent) Close() error { return a.conn.Close() }
+
+// waitError describes a failed wait for the agent's first byte. The
+// context's deadline passing gets timeoutMsg, the C queue manager's text
+// for its guard timer. Anything else is classified by replyError.
+func (a *Agent) waitError(err error, timeoutMsg string) error {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return &agentError{msg: timeoutMsg, kind: context.DeadlineExceeded, cause: err}
+	case errors.Is(err, context.Canceled):
+		return &agentError{msg: a.conn.Label() + ": wait canceled", kind: context.Canceled, cause: err}
+	}
+	return a.replyError(err)
+}
+
+// replyError turns a failed read of the announcement or reply into the
+// C queue manager's two warnings.
+func (a *Agent) replyError(err error) error {
+	kind := ErrMalformedResponse
+	if isSocketError(err) {
+		kind = ErrPrematureDisconnect
+	}
+	return &agentError{msg: a.conn.Label() + ": " + kind.Error(), kind: kind, cause: err}
+}
+
+// isSocketError reports whether a read failed in the socket layer rather
+// than through the end of input, a timeout or bad content.
+func isSocketError(err error) bool {
+	return !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) &&
+		!errors.Is(err, attr.ErrProtocol) && !errors.Is(err, context.DeadlineExceeded) &&
+		!errors.Is(err, context.Canceled) && !isTimeout(err)
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}

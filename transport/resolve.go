@@ -1,0 +1,264 @@
+package transport
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"oqmgr-go/internal/attr"
+)
+
+// Bits of [Resolution.Flags] that the queue manager acts on (resolve_clnt.h).
+const (
+	ResolveError      = 4   // bad address syntax
+	ResolveFail       = 8   // resolver failure, such as a table lookup error
+	ResolveClassLocal = 256 // the domain is local ($mydestination, $inet_interfaces)
+)
+
+// Resolution is trivial-rewrite's result for one address. Trivial-rewrite
+// reports a bad address or a lookup failure only in Flags and still names a
+// transport. Like the C queue manager, the caller then picks the error or
+// retry transport instead.
+type Resolution struct {
+	Transport string // master.cf service name of the delivery agent
+	Nexthop   string
+	Recipient string // the address to deliver to, in internal form
+	Flags     int    // Resolve* bits
+}
+
+// Defaults of the Postfix parameters that govern a long-lived client
+// connection (clnt_stream.c).
+const (
+	ipcIdle = 5 * time.Second    // ipc_idle: close after this long unused
+	ipcTTL  = 1000 * time.Second // ipc_ttl: close after this long in total
+)
+
+// cacheLifetime is how long the one-entry caches of the C resolve and
+// rewrite clients keep a result (resolve_clnt.c, rewrite_clnt.c).
+const cacheLifetime = 30 * time.Second
+
+type resolveKey struct{ class, sender, address string }
+
+type rewriteKey struct{ rule, address string }
+
+// Resolver is a long-lived client of trivial-rewrite, mirroring Postfix's
+// resolve_clnt and rewrite_clnt. It keeps one connection, opened on first
+// use, and reconnects when the server requests it, when the connection
+// broke, and after the connection was idle for 5s or open for 1000s (the
+// ipc_idle and ipc_ttl defaults). Like the C client it caches the last
+// result of each request kind for 30 seconds.
+//
+// A Resolver is safe for concurrent use. It sends requests one at a time.
+type Resolver struct {
+	queueDir  string
+	service   string
+	timeout   time.Duration
+	idleLimit time.Duration // close the connection after this long unused
+	ttlLimit  time.Duration // close the connection after this long open
+	now       func() time.Time
+
+	mu        sync.Mutex // guards every field below
+	conn      *attr.Conn
+	opened    time.Time // when conn was opened
+	idleTimer *time.Timer
+
+	lastResolve        resolveKey
+	lastResolution     Resolution
+	lastRewrite        rewriteKey
+	lastRewriteResult  string
+	resolveCacheExpiry time.Time
+	rewriteCacheExpiry time.Time
+}
+
+// NewResolver returns a client of the service private/<service> under
+// queueDir, normally private/rewrite ($rewrite_service_name). Timeout
+// bounds each read and write, like Postfix's ipc_timeout.
+func NewResolver(queueDir, service string, timeout time.Duration) *Resolver {
+	return &Resolver{
+		queueDir:  queueDir,
+		service:   service,
+		timeout:   timeout,
+		idleLimit: ipcIdle,
+		ttlLimit:  ipcTTL,
+		now:       time.Now,
+	}
+}
+
+// Resolve looks up where mail for address, sent by sender, should go. Both are
+// in internal (unquoted) form. With verify set the request is a "verify"
+// request, as the C queue manager sends for address verification probes.
+//
+// Resolve makes one attempt. On failure it drops the connection and returns
+// an error reading "problem talking to service rewrite: ...". The C client
+// retries forever, one second apart, and that loop is left to the caller.
+// A reply with an empty transport, or an empty recipient for a non-empty
+// address, also counts as a failure.
+func (r *Resolver) Resolve(ctx context.Context, sender, address string, verify bool) (Resolution, error) {
+	key := resolveKey{class: "resolve", sender: sender, address: address}
+	if verify {
+		key.class = "verify"
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if address != "" && key == r.lastResolve && r.now().Before(r.resolveCacheExpiry) {
+		return r.lastResolution, nil
+	}
+
+	var b attr.Builder
+	b.Str("request", key.class)
+	b.Str("sender", sender)
+	b.Str("address", address)
+	b.End()
+
+	var serverFlags int
+	var res Resolution
+	err := r.exchange(ctx, &b,
+		attr.Int("flags", &serverFlags),
+		attr.Str("transport", &res.Transport),
+		attr.Str("nexthop", &res.Nexthop),
+		attr.Str("recipient", &res.Recipient),
+		attr.Int("flags", &res.Flags),
+	)
+	if err == nil && res.Transport == "" {
+		err = fmt.Errorf("null transport result for: <%s>", address)
+	}
+	if err == nil && res.Recipient == "" && address != "" {
+		err = fmt.Errorf("null recipient result for: <%s>", address)
+	}
+	if err != nil {
+		r.dropLocked()
+		return Resolution{}, fmt.Errorf("problem talking to service %s: %w", r.service, err)
+	}
+	if serverFlags != 0 {
+		r.dropLocked()
+	}
+
+	r.lastResolve = key
+	r.lastResolution = res
+	r.resolveCacheExpiry = r.now().Add(cacheLifetime)
+	return res, nil
+}
+
+// Rewrite applies the trivial-rewrite ruleset rule ("local" or "remote") to
+// address. Address and result are in external form: the caller quotes the
+// local part before and unquotes it after, as the C queue manager does for
+// the redirect record. Failures are handled as in [Resolver.Resolve].
+func (r *Resolver) Rewrite(ctx context.Context, rule, address string) (string, error) {
+	key := rewriteKey{rule: rule, address: address}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if key == r.lastRewrite && r.now().Before(r.rewriteCacheExpiry) {
+		return r.lastRewriteResult, nil
+	}
+
+	var b attr.Builder
+	b.Str("request", "rewrite")
+	b.Str("rule", rule)
+	b.Str("address", address)
+	b.End()
+
+	var serverFlags int
+	var result string
+	err := r.exchange(ctx, &b, attr.Int("flags", &serverFlags), attr.Str("address", &result))
+	if err != nil {
+		r.dropLocked()
+		return "", fmt.Errorf("problem talking to service %s: %w", r.service, err)
+	}
+	if serverFlags != 0 {
+		r.dropLocked()
+	}
+
+	r.lastRewrite = key
+	r.lastRewriteResult = result
+	r.rewriteCacheExpiry = r.now().Add(cacheLifetime)
+	return result, nil
+}
+
+// Close closes the connection, if one is open. The Resolver stays usable
+// and reconnects on its next request.
+func (r *Resolver) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var err error
+	if r.conn != nil {
+		err = r.conn.Close()
+	}
+	r.conn = nil
+	r.stopIdleTimer()
+	return err
+}
+
+// exchange sends one request list and scans the reply, connecting first if
+// needed. The caller holds r.mu.
+func (r *Resolver) exchange(ctx context.Context, b *attr.Builder, reply ...attr.Field) error {
+	request, err := b.Bytes()
+	if err != nil {
+		return err
+	}
+	conn, err := r.connLocked(ctx)
+	if err != nil {
+		return err
+	}
+	if err := conn.Write(ctx, request); err != nil {
+		return err
+	}
+	if err := conn.Scan(ctx, reply...); err != nil {
+		return err
+	}
+	r.armIdleTimer()
+	return nil
+}
+
+// connLocked returns an open connection whose protocol announcement has
+// been checked, replacing one that is stale. The caller holds r.mu.
+func (r *Resolver) connLocked(ctx context.Context) (*attr.Conn, error) {
+	r.stopIdleTimer()
+	if r.conn != nil && (r.conn.PeerClosed() || r.now().Sub(r.opened) >= r.ttlLimit) {
+		r.dropLocked()
+	}
+	if r.conn != nil {
+		return r.conn, nil
+	}
+
+	conn, err := attr.Dial(ctx, r.queueDir, classPrivate, r.service, r.timeout)
+	if err != nil {
+		return nil, err
+	}
+	if err := conn.ExpectProtocol(ctx, protoRewrite); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	r.conn = conn
+	r.opened = r.now()
+	return conn, nil
+}
+
+func (r *Resolver) dropLocked() {
+	if r.conn != nil {
+		_ = r.conn.Close()
+		r.conn = nil
+	}
+}
+
+// armIdleTimer closes the connection once it has been unused for the idle
+// limit, so an idle queue manager does not keep a trivial-rewrite process.
+func (r *Resolver) armIdleTimer() {
+	conn := r.conn
+	r.idleTimer = time.AfterFunc(r.idleLimit, func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.conn == conn {
+			r.dropLocked()
+		}
+	})
+}
+
+func (r *Resolver) stopIdleTimer() {
+	if r.idleTimer != nil {
+		r.idleTimer.Stop()
+		r.idleTimer = nil
+	}
+}
