@@ -120,7 +120,17 @@ func (l *Loop) importFile(s *scan, id queue.ID) error {
 	}
 	defer f.Close()
 
-	data, err := queue.Read(f, id, l.dir.Path(queue.Active, id), l.batchLimit())
+	data, err := queue.Read(f, id, l.dir.RelPath(queue.Active, id), l.batchLimit())
+	if data != nil && data.HasSender {
+		// The C reader logs this line as soon as it meets the sender
+		// record, so it appears even for a file that turns out corrupt.
+		l.log.Opened(string(id), data.Sender, data.DataSize, data.RcptCount)
+	}
+	if data != nil {
+		for _, w := range data.Warnings {
+			l.log.Warning("%s", w)
+		}
+	}
 	if err != nil {
 		return l.saveCorrupt(id, err)
 	}
@@ -139,9 +149,6 @@ func (l *Loop) importFile(s *scan, id queue.ID) error {
 		forced:        mode&modeExpire != 0,
 	}
 	l.messages[id] = m
-	if data.HasSender {
-		l.log.Opened(string(id), data.Sender, data.DataSize, data.RcptCount)
-	}
 
 	// A force-expired message that already has deferral reasons goes
 	// straight to the end of the attempt, which returns it to the sender.
@@ -185,7 +192,9 @@ func (l *Loop) postpone(id queue.ID, from, to string, delay time.Duration) error
 func (l *Loop) saveCorrupt(id queue.ID, readErr error) error {
 	var fe *queue.FileError
 	if errors.As(readErr, &fe) {
-		l.log.Warning("%s", fe.LogText())
+		for _, line := range fe.Lines {
+			l.log.Warning("%s", line)
+		}
 	} else {
 		l.log.Warning("%s: %v", id, readErr)
 	}
