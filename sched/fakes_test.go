@@ -1,0 +1,331 @@
+package sched
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"oqmgr-go/conf"
+	"oqmgr-go/internal/maillog"
+	"oqmgr-go/queue"
+	"oqmgr-go/transport"
+)
+
+// fakeResolver routes by domain: domains in local go to the local
+// transport, the rest to smtp with the domain as nexthop.
+type fakeResolver struct {
+	local map[string]bool
+}
+
+func (r *fakeResolver) Resolve(_ context.Context, _, address string, _ bool) (transport.Resolution, error) {
+	domain := domainOf(address)
+	if r.local[domain] {
+		return transport.Resolution{Transport: "local", Nexthop: domain, Recipient: address, Flags: transport.ResolveClassLocal}, nil
+	}
+	return transport.Resolution{Transport: "smtp", Nexthop: domain, Recipient: address}, nil
+}
+
+func (r *fakeResolver) Rewrite(_ context.Context, _, address string) (string, error) {
+	return address, nil
+}
+
+// outcome is what a fake agent does with one recipient.
+type outcome int
+
+const (
+	delivered outcome = iota // marked done, final
+	deferred                 // left as R, needs retry
+)
+
+// request is what a fake agent received, for assertions.
+type request struct {
+	transport  string
+	nexthop    string
+	queueID    string
+	recipients []string
+}
+
+// fakePeers plays every delivery agent and bounce(8). Each recipient's
+// fate comes from decide; a non-empty siteTrouble reason for a nexthop is
+// returned as the reply's DSN, which the scheduler treats as trouble with
+// the destination.
+type fakePeers struct {
+	dir *queue.Dir
+
+	mu          sync.Mutex
+	requests    []request
+	notices     []transport.NotifyRequest
+	notifySvc   []string
+	down        map[string]bool   // transports whose socket is missing
+	siteTrouble map[string]string // nexthop -> reason
+	decide      func(transportName, nexthop, rcpt string) outcome
+	busy        map[string]int // nexthop -> deliveries in progress
+	maxBusy     map[string]int // nexthop -> highest deliveries in progress
+	hold        chan struct{}  // when set, deliveries wait for a receive
+}
+
+func newFakePeers(dir *queue.Dir) *fakePeers {
+	return &fakePeers{
+		dir:         dir,
+		down:        map[string]bool{},
+		siteTrouble: map[string]string{},
+		busy:        map[string]int{},
+		maxBusy:     map[string]int{},
+		decide:      func(string, string, string) outcome { return delivered },
+	}
+}
+
+func (p *fakePeers) DialAgent(_ context.Context, name string) (Agent, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.down[name] {
+		return nil, fmt.Errorf("connect to transport private/%s: No such file or directory", name)
+	}
+	return &fakeAgent{peers: p, transport: name}, nil
+}
+
+func (p *fakePeers) Notify(_ context.Context, service string, req transport.NotifyRequest) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.notices = append(p.notices, req)
+	p.notifySvc = append(p.notifySvc, service)
+	return 0, nil
+}
+
+func (p *fakePeers) DeferAppend(context.Context, int, string, transport.RequestRecipient, transport.DSN) (int, error) {
+	return 0, nil
+}
+
+func (p *fakePeers) snapshot() []request {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]request(nil), p.requests...)
+}
+
+type fakeAgent struct {
+	peers     *fakePeers
+	transport string
+}
+
+func (a *fakeAgent) Deliver(ctx context.Context, req *transport.DeliveryRequest) (transport.DeliveryReply, error) {
+	p := a.peers
+	r := request{transport: a.transport, nexthop: req.Nexthop, queueID: req.QueueID}
+	for _, rcpt := range req.Recipients {
+		r.recipients = append(r.recipients, rcpt.Address)
+	}
+	p.mu.Lock()
+	p.requests = append(p.requests, r)
+	p.busy[req.Nexthop]++
+	p.maxBusy[req.Nexthop] = max(p.maxBusy[req.Nexthop], p.busy[req.Nexthop])
+	hold := p.hold
+	trouble := p.siteTrouble[req.Nexthop]
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.busy[req.Nexthop]--
+		p.mu.Unlock()
+	}()
+
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-ctx.Done():
+			return transport.DeliveryReply{}, ctx.Err()
+		}
+	}
+
+	// The retry and error agents record the deferral or bounce; neither
+	// marks a deferred recipient done.
+	if a.transport == serviceRetry {
+		return transport.DeliveryReply{Status: -1}, nil
+	}
+	if trouble != "" {
+		return transport.DeliveryReply{DSN: transport.DSN{Status: "4.4.1", Action: "delayed", Reason: trouble}, Status: -1}, nil
+	}
+
+	f, err := os.OpenFile(p.dir.Path(queue.Active, queue.ID(req.QueueID)), os.O_RDWR, 0)
+	if err != nil {
+		return transport.DeliveryReply{Status: -1}, nil
+	}
+	defer f.Close()
+	status := 0
+	for _, rcpt := range req.Recipients {
+		p.mu.Lock()
+		fate := p.decide(a.transport, req.Nexthop, rcpt.Address)
+		p.mu.Unlock()
+		if fate == deferred {
+			status = -1
+			continue
+		}
+		if err := queue.MarkDone(f, rcpt.Offset); err != nil {
+			return transport.DeliveryReply{}, err
+		}
+	}
+	return transport.DeliveryReply{Status: status}, nil
+}
+
+func (a *fakeAgent) Close() error { return nil }
+
+// syncBuffer collects log lines from several goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// harness runs a Loop over a temporary queue directory with fake peers.
+type harness struct {
+	t      *testing.T
+	root   string
+	dir    *queue.Dir
+	cfg    *conf.Config
+	log    *syncBuffer
+	peers  *fakePeers
+	loop   *Loop
+	cancel context.CancelFunc
+	done   chan error
+	seq    int
+}
+
+func newHarness(t *testing.T, params map[string]string) *harness {
+	t.Helper()
+	root := t.TempDir()
+	configDir := filepath.Join(root, "etc")
+	queueDir := filepath.Join(root, "queue")
+	for _, d := range []string{configDir, queueDir} {
+		require.NoError(t, os.MkdirAll(d, 0o755))
+	}
+	for _, q := range []string{queue.Incoming, queue.Active, queue.Deferred, queue.Corrupt, queue.Bounce, queue.Defer, queue.Trace, queue.Hold} {
+		require.NoError(t, os.MkdirAll(filepath.Join(queueDir, q), 0o700))
+	}
+	var mainCF strings.Builder
+	fmt.Fprintf(&mainCF, "queue_directory = %s\nmyhostname = mx.example.test\n", queueDir)
+	for name, value := range params {
+		fmt.Fprintf(&mainCF, "%s = %s\n", name, value)
+	}
+	mainCFPath := filepath.Join(configDir, "main.cf")
+	require.NoError(t, os.WriteFile(mainCFPath, []byte(mainCF.String()), 0o644))
+	// Like Postfix, conf.Load waits for a main.cf changed within the last
+	// second to settle; an older time stamp skips that wait.
+	past := time.Now().Add(-time.Minute)
+	require.NoError(t, os.Chtimes(mainCFPath, past, past))
+	cfg, err := conf.Load(configDir, []string{"process_name=qmgr", "service_name=qmgr"})
+	require.NoError(t, err)
+
+	logBuf := &syncBuffer{}
+	log, err := maillog.New(maillog.Options{
+		ProcessName:     "qmgr",
+		Stderr:          true,
+		Output:          logBuf,
+		SyslogSocket:    filepath.Join(root, "no-syslog"),
+		DelayResolution: 2,
+	})
+	require.NoError(t, err)
+
+	dir := queue.NewDir(queueDir, cfg.HashQueueNames, cfg.HashQueueDepth)
+	h := &harness{t: t, root: queueDir, dir: dir, cfg: cfg, log: logBuf, peers: newFakePeers(dir)}
+	h.loop = New(Options{
+		Config:   cfg,
+		Dir:      dir,
+		Log:      log,
+		Resolver: &fakeResolver{local: map[string]bool{"local.test": true}},
+		Peers:    h.peers,
+	})
+	return h
+}
+
+// queueMessage writes a ready queue file into incoming and returns its id.
+func (h *harness) queueMessage(b queue.Builder) queue.ID {
+	h.t.Helper()
+	h.seq++
+	id := queue.ID(fmt.Sprintf("%05X%06X", h.seq, 0xABC000+h.seq))
+	if b.Arrival.IsZero() {
+		b.Arrival = time.Now()
+	}
+	if len(b.Content) == 0 {
+		b.Content = []string{"Subject: test", "", "body"}
+	}
+	path := h.dir.Path(queue.Incoming, id)
+	require.NoError(h.t, b.WriteFile(path))
+	require.NoError(h.t, os.Chmod(path, 0o700))
+	return id
+}
+
+func (h *harness) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	h.done = make(chan error, 1)
+	go func() { h.done <- h.loop.Run(ctx) }()
+	h.t.Cleanup(h.stop)
+}
+
+func (h *harness) stop() {
+	if h.cancel == nil {
+		return
+	}
+	h.cancel()
+	h.cancel = nil
+	select {
+	case err := <-h.done:
+		if err != nil && !errors.Is(err, context.Canceled) {
+			h.t.Errorf("loop: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		h.t.Errorf("loop did not stop within 10s")
+	}
+}
+
+// waitLog waits until the log contains substr n times.
+func (h *harness) waitLog(substr string, n int) {
+	h.t.Helper()
+	require.Eventually(h.t, func() bool {
+		return strings.Count(h.log.String(), substr) >= n
+	}, 10*time.Second, 5*time.Millisecond, "log has %d of %q; log:\n%s", n, substr, h.log)
+}
+
+// fileIn reports whether the queue file is in the named queue.
+func (h *harness) fileIn(q string, id queue.ID) (os.FileInfo, bool) {
+	info, err := os.Stat(h.dir.Path(q, id))
+	if errors.Is(err, syscall.ENOENT) {
+		return nil, false
+	}
+	require.NoError(h.t, err)
+	return info, true
+}
+
+func recipients(addrs ...string) []queue.BuildRecipient {
+	var out []queue.BuildRecipient
+	for _, a := range addrs {
+		out = append(out, queue.BuildRecipient{Address: a})
+	}
+	return out
+}
+
+// writeReady writes a file with the mode of a finished queue file.
+func writeReady(path string, data []byte) error {
+	if err := os.WriteFile(path, data, 0o700); err != nil {
+		return err
+	}
+	return os.Chmod(path, 0o700)
+}

@@ -1,0 +1,253 @@
+package sched
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"oqmgr-go/queue"
+	"oqmgr-go/transport"
+)
+
+func TestLoop_DeliversAndRemoves(t *testing.T) {
+	h := newHarness(t, nil)
+	var ids []queue.ID
+	for i := range 3 {
+		ids = append(ids, h.queueMessage(queue.Builder{
+			Sender:     "sender@example.org",
+			Recipients: recipients(fmt.Sprintf("a%d@one.test", i), fmt.Sprintf("b%d@two.test", i)),
+		}))
+	}
+	h.start()
+	h.waitLog(": removed", 3)
+
+	for _, id := range ids {
+		assert.Contains(t, h.log.String(), fmt.Sprintf("qmgr: %s: from=<sender@example.org>, size=", id))
+		assert.Contains(t, h.log.String(), fmt.Sprintf("qmgr: %s: removed\n", id))
+		_, inActive := h.fileIn(queue.Active, id)
+		assert.False(t, inActive, "%s left in active", id)
+	}
+	reqs := h.peers.snapshot()
+	assert.Len(t, reqs, 6, "one request per message and destination")
+}
+
+func TestLoop_SplitsRecipientsAtLimit(t *testing.T) {
+	h := newHarness(t, nil)
+	var addrs []string
+	for i := range 100 {
+		addrs = append(addrs, fmt.Sprintf("user%03d@bulk.test", i))
+	}
+	h.queueMessage(queue.Builder{Sender: "sender@example.org", Recipients: recipients(addrs...)})
+	h.start()
+	h.waitLog(": removed", 1)
+
+	reqs := h.peers.snapshot()
+	require.Len(t, reqs, 2, "100 recipients with default_destination_recipient_limit 50")
+	assert.Len(t, reqs[0].recipients, 50)
+	assert.Len(t, reqs[1].recipients, 50)
+}
+
+func TestLoop_LocalRecipientLimitOne(t *testing.T) {
+	h := newHarness(t, nil)
+	h.queueMessage(queue.Builder{Sender: "sender@example.org", Recipients: recipients("a@local.test", "b@local.test", "c@local.test")})
+	h.start()
+	h.waitLog(": removed", 1)
+
+	reqs := h.peers.snapshot()
+	require.Len(t, reqs, 3, "local_destination_recipient_limit is 1")
+	for _, r := range reqs {
+		assert.Equal(t, "local", r.transport)
+		assert.Len(t, r.recipients, 1)
+	}
+}
+
+func TestLoop_SoftFailureDefersWithBackoff(t *testing.T) {
+	tests := []struct {
+		name    string
+		age     time.Duration
+		backoff time.Duration
+	}{
+		{"young message gets minimal backoff", 10 * time.Second, 300 * time.Second},
+		{"backoff equals age", 1000 * time.Second, 1000 * time.Second},
+		{"old message gets maximal backoff", 9000 * time.Second, 4000 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, nil)
+			h.peers.decide = func(_, _, rcpt string) outcome {
+				if strings.HasPrefix(rcpt, "soft") {
+					return deferred
+				}
+				return delivered
+			}
+			created := time.Now().Add(-tt.age)
+			id := h.queueMessage(queue.Builder{
+				Arrival: created, CreateTime: created, Sender: "sender@example.org",
+				Recipients: recipients("ok@one.test", "soft@two.test"),
+			})
+			h.start()
+			require.Eventually(t, func() bool {
+				_, ok := h.fileIn(queue.Deferred, id)
+				return ok
+			}, 10*time.Second, 5*time.Millisecond, "file moved to deferred; log:\n%s", h.log)
+			h.stop()
+
+			info, _ := h.fileIn(queue.Deferred, id)
+			want := time.Now().Add(tt.backoff)
+			assert.WithinDuration(t, want, info.ModTime(), 3*time.Second, "next attempt time")
+			assert.NotContains(t, h.log.String(), "removed")
+		})
+	}
+}
+
+func TestLoop_DeadDestinationHandsOffToRetry(t *testing.T) {
+	h := newHarness(t, map[string]string{"initial_destination_concurrency": "1"})
+	h.peers.siteTrouble["bad.test"] = "connect to mx.bad.test: Connection refused"
+	var ids []queue.ID
+	for i := range 4 {
+		ids = append(ids, h.queueMessage(queue.Builder{
+			Sender:     "sender@example.org",
+			Recipients: recipients(fmt.Sprintf("u%d@bad.test", i), fmt.Sprintf("u%d@good.test", i)),
+		}))
+	}
+	h.start()
+	require.Eventually(t, func() bool {
+		for _, id := range ids {
+			if _, ok := h.fileIn(queue.Deferred, id); !ok {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 5*time.Millisecond, "every message deferred; log:\n%s", h.log)
+
+	var toBad, toRetry, toGood int
+	for _, r := range h.peers.snapshot() {
+		switch {
+		case r.transport == "smtp" && r.nexthop == "bad.test":
+			toBad++
+		case r.transport == serviceRetry:
+			toRetry++
+			assert.Equal(t, "4.4.1 delivery temporarily suspended: connect to mx.bad.test: Connection refused", r.nexthop)
+		case r.transport == "smtp" && r.nexthop == "good.test":
+			toGood++
+		}
+	}
+	assert.Equal(t, 1, toBad, "one failed delivery kills the destination with a cohort limit of 1")
+	assert.Equal(t, 3, toRetry, "the other recipients of the dead destination go to retry")
+	assert.Equal(t, 4, toGood, "the healthy destination is not held back")
+}
+
+func TestLoop_UnreachableTransportHandsOffToRetry(t *testing.T) {
+	h := newHarness(t, nil)
+	h.peers.down["smtp"] = true
+	id := h.queueMessage(queue.Builder{Sender: "sender@example.org", Recipients: recipients("a@one.test")})
+	h.start()
+	require.Eventually(t, func() bool {
+		_, ok := h.fileIn(queue.Deferred, id)
+		return ok
+	}, 10*time.Second, 5*time.Millisecond, "message deferred; log:\n%s", h.log)
+
+	assert.Contains(t, h.log.String(), "warning: connect to transport private/smtp: No such file or directory")
+	reqs := h.peers.snapshot()
+	require.Len(t, reqs, 1)
+	assert.Equal(t, serviceRetry, reqs[0].transport)
+	assert.Equal(t, "4.3.0 mail transport unavailable", reqs[0].nexthop)
+}
+
+func TestLoop_CorruptFileSetAside(t *testing.T) {
+	h := newHarness(t, nil)
+	id := queue.ID("BADF00D1234")
+	path := h.dir.Path(queue.Incoming, id)
+	require.NoError(t, writeReady(path, []byte("C\x05hello")))
+	good := h.queueMessage(queue.Builder{Sender: "sender@example.org", Recipients: recipients("a@one.test")})
+	h.start()
+	h.waitLog(fmt.Sprintf("qmgr: %s: removed", good), 1)
+	h.waitLog(fmt.Sprintf(`warning: saving corrupt file "%s" from queue "active" to queue "corrupt"`, id), 1)
+
+	_, ok := h.fileIn(queue.Corrupt, id)
+	assert.True(t, ok, "file kept in corrupt")
+}
+
+func TestLoop_ExpiredMessageReturnedToSender(t *testing.T) {
+	h := newHarness(t, map[string]string{"maximal_queue_lifetime": "1h"})
+	h.peers.decide = func(string, string, string) outcome { return deferred }
+	created := time.Now().Add(-2 * time.Hour)
+	id := h.queueMessage(queue.Builder{
+		Arrival: created, CreateTime: created, Sender: "sender@example.org",
+		Recipients: recipients("late@one.test"),
+	})
+	h.start()
+	h.waitLog(fmt.Sprintf("qmgr: %s: from=<sender@example.org>, status=expired, returned to sender", id), 1)
+
+	h.peers.mu.Lock()
+	defer h.peers.mu.Unlock()
+	require.Len(t, h.peers.notices, 1, "one defer flush")
+	assert.Equal(t, "defer", h.peers.notifySvc[0])
+	assert.Equal(t, transport.NotifyFlush, h.peers.notices[0].Request)
+	assert.Equal(t, bounceFlagDelRcpt, h.peers.notices[0].Flags)
+}
+
+func TestLoop_BounceLogFlushed(t *testing.T) {
+	h := newHarness(t, nil)
+	id := h.queueMessage(queue.Builder{Sender: "sender@example.org", Recipients: recipients("gone@one.test")})
+	// An agent that bounced a recipient has appended to bounce/<id>.
+	require.NoError(t, writeReady(h.dir.Path(queue.Bounce, id), []byte("recipient=gone@one.test\n")))
+	h.start()
+	h.waitLog(fmt.Sprintf("qmgr: %s: removed", id), 1)
+
+	h.peers.mu.Lock()
+	defer h.peers.mu.Unlock()
+	require.Len(t, h.peers.notices, 1)
+	assert.Equal(t, "bounce", h.peers.notifySvc[0])
+	assert.Equal(t, transport.NotifyFlush, h.peers.notices[0].Request)
+	assert.Equal(t, bounceFlagKeep, h.peers.notices[0].Flags)
+}
+
+func TestLoop_ConcurrencySlowStart(t *testing.T) {
+	h := newHarness(t, map[string]string{
+		"initial_destination_concurrency":       "2",
+		"default_destination_concurrency_limit": "4",
+	})
+	h.peers.hold = make(chan struct{})
+	for i := range 12 {
+		h.queueMessage(queue.Builder{Sender: "sender@example.org", Recipients: recipients(fmt.Sprintf("u%d@slow.test", i))})
+	}
+	h.start()
+
+	busy := func() int {
+		h.peers.mu.Lock()
+		defer h.peers.mu.Unlock()
+		return h.peers.busy["slow.test"]
+	}
+	// Each success widens the window by one until the limit, so after k
+	// completed deliveries min(2+k, 4) are in progress.
+	for k := range 5 {
+		want := min(2+k, 4)
+		require.Eventually(t, func() bool { return busy() == want }, 5*time.Second, time.Millisecond,
+			"after %d successes, %d deliveries in progress", k, want)
+		time.Sleep(50 * time.Millisecond)
+		assert.Equal(t, want, busy(), "no delivery beyond the window after %d successes", k)
+		h.peers.hold <- struct{}{}
+	}
+	for range 7 {
+		h.peers.hold <- struct{}{}
+	}
+	h.waitLog(": removed", 12)
+	h.peers.mu.Lock()
+	defer h.peers.mu.Unlock()
+	assert.Equal(t, 4, h.peers.maxBusy["slow.test"], "highest concurrency is the limit")
+}
+
+func TestQueueOrder_ByDomainThenAddress(t *testing.T) {
+	rcpts := []queue.Recipient{{Address: "b@Z.test"}, {Address: "a@z.test"}, {Address: "c@a.test"}, {Address: "noat"}}
+	sortByDomain(rcpts)
+	var got []string
+	for _, r := range rcpts {
+		got = append(got, r.Address)
+	}
+	assert.Equal(t, []string{"noat", "c@a.test", "a@z.test", "b@Z.test"}, got)
+}
