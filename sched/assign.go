@@ -64,6 +64,7 @@ func (l *Loop) assign(m *message, f *os.File, rcpts []queue.Recipient) {
 			current = &entry{msg: m, queue: r.queue}
 			r.queue.todo = append(r.queue.todo, current)
 			m.refs++
+			l.warnClog(r.queue)
 		}
 		current.recipients = append(current.recipients, r.rcpt)
 		m.inCore++
@@ -97,6 +98,9 @@ func (l *Loop) route(m *message, f *os.File, rcpt *queue.Recipient) (*destQueue,
 	}
 	if l.isDeferTransport(res.Transport) && !m.flushed {
 		redirect(serviceRetry, "4.3.2 deferred transport")
+	}
+	if m.data.TraceFlags&flagMTAVerify != 0 && l.verifyPending > l.cfg.AddressVerifyPendingRequestLimit {
+		redirect(serviceRetry, "4.3.2 Too many address verification requests")
 	}
 
 	tr := l.findTransport(res.Transport)

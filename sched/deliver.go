@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"strings"
+	"unicode/utf8"
 
 	"oqmgr-go/queue"
 	"oqmgr-go/transport"
@@ -160,9 +162,10 @@ func (l *Loop) deliveryRequest(e *entry) *transport.DeliveryRequest {
 		LogIdent:         d.LogIdent,
 		RewriteContext:   d.RewriteContext,
 	}
-	// TODO(postfix): qmgr_deliver_send_request also rewrites the sender per
-	// recipient for VERP and adds the recipient SMTPUTF8 bit; neither is
-	// done yet.
+	if d.VERP != "" && len(e.recipients) > 0 {
+		req.Sender = verpSender(d.VERP, d.Sender, e.recipients[0])
+	}
+	req.SMTPUTF8 |= l.recipientUTF8Flags(d, e.recipients)
 	for _, r := range e.recipients {
 		req.Recipients = append(req.Recipients, transport.RequestRecipient{
 			OrigAddress: r.OrigAddress, Address: r.Address, Offset: r.Offset,
@@ -257,6 +260,13 @@ func (l *Loop) entryDone(e *entry, busy bool) {
 
 	m := e.msg
 	m.refs--
+	// Read more recipients of a large message once enough of the in-core
+	// recipients are done, after qmgr_entry_done.
+	if m.data.NextRecipientOffset > 0 && !m.finishing && l.recipientCount < l.batchLimit()-100 {
+		if err := l.loadMore(m); err != nil {
+			l.log.Warning("%s: %v", m.id, err)
+		}
+	}
 	if m.refs == 0 {
 		l.finish(m)
 	}
@@ -269,4 +279,73 @@ func removeEntry(list []*entry, e *entry) []*entry {
 		}
 	}
 	return list
+}
+
+// SMTPUTF8 flags of a delivery request (smtputf8.h).
+const (
+	smtputf8Sender    = 4
+	smtputf8Recipient = 8
+)
+
+// recipientUTF8Flags returns the SMTPUTF8 bits a request gains when a
+// recipient address is non-ASCII UTF-8, after qmgr_deliver_send_request.
+func (l *Loop) recipientUTF8Flags(d *queue.Message, rcpts []queue.Recipient) int {
+	if !l.cfg.SMTPUTF8Enable {
+		return 0
+	}
+	flags := 0
+	for _, r := range rcpts {
+		if r.Address == "" || isASCII(r.Address) || !utf8.ValidString(r.Address) {
+			continue
+		}
+		flags |= smtputf8Recipient
+		if d.VERP != "" {
+			flags |= smtputf8Sender
+		}
+	}
+	return flags
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// verpSender turns prefix@origin into prefix+user=domain@origin for one
+// recipient, using its original address when there is one, as
+// verp_sender does. delims holds the two VERP delimiter characters.
+func verpSender(delims, sender string, rcpt queue.Recipient) string {
+	recipient := rcpt.OrigAddress
+	if recipient == "" {
+		recipient = rcpt.Address
+	}
+	senderLocal, senderDomain := splitAtLast(sender)
+	rcptLocal, rcptDomain := splitAtLast(recipient)
+
+	var b strings.Builder
+	b.WriteString(senderLocal)
+	b.WriteByte(delims[0])
+	b.WriteString(rcptLocal)
+	if rcptDomain != "" {
+		b.WriteByte(delims[1])
+		b.WriteString(rcptDomain)
+	}
+	if senderDomain != "" {
+		b.WriteByte('@')
+		b.WriteString(senderDomain)
+	}
+	return b.String()
+}
+
+// splitAtLast splits an address at its last '@'.
+func splitAtLast(addr string) (local, domain string) {
+	at := strings.LastIndexByte(addr, '@')
+	if at < 0 {
+		return addr, ""
+	}
+	return addr[:at], addr[at+1:]
 }

@@ -2,6 +2,7 @@ package sched
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"time"
@@ -62,7 +63,19 @@ func (l *Loop) finishRecipients(m *message, corrupt bool) {
 		return
 	}
 	if m.data.NextRecipientOffset > 0 {
-		l.loadMore(m)
+		m.finishing = false
+		if err := l.loadMore(m); err != nil {
+			var fe *queue.FileError
+			if errors.As(err, &fe) {
+				l.saveCorrupt(m.id, err)
+				l.release(m)
+				return
+			}
+			l.log.Warning("%s: %v", m.id, err)
+		}
+		if m.refs == 0 {
+			l.finish(m)
+		}
 		return
 	}
 	l.workers.start(func() {
@@ -72,28 +85,22 @@ func (l *Loop) finishRecipients(m *message, corrupt bool) {
 }
 
 // loadMore reads the next batch of recipients into core and schedules it.
-func (l *Loop) loadMore(m *message) {
-	m.finishing = false
-	f, err := l.dir.Open(queue.Active, m.id)
+// On failure the rest of the file stays unread and the message is retried.
+func (l *Loop) loadMore(m *message) error {
+	f, err := l.openActive(m.id)
 	if err != nil {
-		l.log.Warning("%s: open %s: %v", m.id, l.dir.Path(queue.Active, m.id), err)
 		m.retry = true
 		m.data.NextRecipientOffset = 0
-		l.finish(m)
-		return
+		return fmt.Errorf("open %s: %w", l.dir.Path(queue.Active, m.id), err)
 	}
 	defer f.Close()
 	if err := queue.ReadMore(f, m.data, l.batchLimit()); err != nil {
-		if saveErr := l.saveCorrupt(m.id, err); saveErr != nil {
-			l.log.Warning("%v", saveErr)
-		}
-		l.release(m)
-		return
+		m.retry = true
+		m.data.NextRecipientOffset = 0
+		return err
 	}
 	l.assign(m, f, m.data.Recipients)
-	if m.refs == 0 {
-		l.finish(m)
-	}
+	return nil
 }
 
 // closeAttempt sends the trace report, returns expired mail, sends a due
@@ -206,7 +213,7 @@ func (l *Loop) notify(m *message, service string, req transport.NotifyRequest, f
 // hideTraceFlags turns the trace_flags record of a "sendmail -v" message
 // into a killed record, so the next attempt sends no second report.
 func (l *Loop) hideTraceFlags(m *message) {
-	f, err := l.dir.Open(queue.Active, m.id)
+	f, err := l.openActive(m.id)
 	if err != nil {
 		l.log.Warning("%s: open %s: %v", m.id, l.dir.Path(queue.Active, m.id), err)
 		return
@@ -219,7 +226,7 @@ func (l *Loop) hideTraceFlags(m *message) {
 
 // markWarned records in the file that the delay warning was sent.
 func (l *Loop) markWarned(m *message) {
-	f, err := l.dir.Open(queue.Active, m.id)
+	f, err := l.openActive(m.id)
 	if err != nil {
 		l.log.Warning("%s: open %s: %v", m.id, l.dir.Path(queue.Active, m.id), err)
 		return
@@ -233,6 +240,16 @@ func (l *Loop) markWarned(m *message) {
 // release forgets a message whose attempt is over.
 func (l *Loop) release(m *message) {
 	delete(l.messages, m.id)
+	if m.data.TraceFlags&flagMTAVerify != 0 {
+		l.verifyPending--
+	}
 	l.recipientCount -= m.inCore
 	m.inCore = 0
+}
+
+// openActive opens an active queue file for reading more recipients or for
+// an in-place update. Unlike the first read it takes no lock, because
+// agents may still hold their shared locks, as in qmgr_message_open.
+func (l *Loop) openActive(id queue.ID) (*os.File, error) {
+	return os.OpenFile(l.dir.Path(queue.Active, id), os.O_RDWR, 0)
 }

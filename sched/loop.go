@@ -76,6 +76,7 @@ type Loop struct {
 
 	messages       map[queue.ID]*message
 	recipientCount int // recipients held in core across all messages
+	verifyPending  int // in-core address verification probes
 	transports     map[string]*transportState
 	transportOrder []*transportState // round-robin order for agent allocation
 	incoming       scan

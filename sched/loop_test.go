@@ -251,3 +251,70 @@ func TestQueueOrder_ByDomainThenAddress(t *testing.T) {
 	}
 	assert.Equal(t, []string{"noat", "c@a.test", "a@z.test", "b@Z.test"}, got)
 }
+
+func TestVERPSender_Forms(t *testing.T) {
+	tests := []struct {
+		sender, rcpt, orig, want string
+	}{
+		{"owner-list@example.org", "user@example.net", "", "owner-list+user=example.net@example.org"},
+		{"owner-list@example.org", "user@example.net", "alias@example.com", "owner-list+alias=example.com@example.org"},
+		{"owner-list", "user@example.net", "", "owner-list+user=example.net"},
+		{"owner-list@example.org", "user", "", "owner-list+user@example.org"},
+		{"owner-list@example.org", "user@", "", "owner-list+user@example.org"},
+	}
+	for _, tt := range tests {
+		got := verpSender("+=", tt.sender, queue.Recipient{Address: tt.rcpt, OrigAddress: tt.orig})
+		assert.Equal(t, tt.want, got, "sender %q recipient %q original %q", tt.sender, tt.rcpt, tt.orig)
+	}
+}
+
+func TestLoop_ClogWarning(t *testing.T) {
+	h := newHarness(t, map[string]string{
+		"qmgr_message_active_limit":             "10",
+		"qmgr_message_recipient_limit":          "10",
+		"default_destination_concurrency_limit": "1",
+		"initial_destination_concurrency":       "1",
+	})
+	h.peers.hold = make(chan struct{})
+	for i := range 5 {
+		h.queueMessage(queue.Builder{Sender: "sender@example.org", Recipients: recipients(fmt.Sprintf("u%d@clog.test", i))})
+	}
+	h.start()
+	h.waitLog("warning: mail for clog.test is using up 3 of 3 active queue entries", 1)
+	close(h.peers.hold)
+	h.waitLog(": removed", 5)
+
+	log := h.log.String()
+	assert.Equal(t, 1, strings.Count(log, "is using up"), "one warning per qmgr_clog_warn_time")
+	assert.Contains(t, log, "warning: you may need to increase the main.cf smtp_destination_concurrency_limit from 1")
+	assert.Contains(t, log, "warning: to turn off these warnings specify: qmgr_clog_warn_time = 0")
+	assert.NotContains(t, log, "this may slow down other mail deliveries", "the destination holds all of the active queue")
+}
+
+func TestLoop_ReadsLargeMessageInBatches(t *testing.T) {
+	h := newHarness(t, map[string]string{
+		"qmgr_message_active_limit":    "10",
+		"qmgr_message_recipient_limit": "10",
+	})
+	var addrs []string
+	for i := range 25 {
+		addrs = append(addrs, fmt.Sprintf("user%02d@batch.test", i))
+	}
+	id := h.queueMessage(queue.Builder{Sender: "sender@example.org", Recipients: recipients(addrs...)})
+	h.start()
+	h.waitLog(fmt.Sprintf("qmgr: %s: removed", id), 1)
+
+	reqs := h.peers.snapshot()
+	var sizes []int
+	seen := map[string]bool{}
+	for _, r := range reqs {
+		sizes = append(sizes, len(r.recipients))
+		for _, a := range r.recipients {
+			assert.False(t, seen[a], "%s delivered twice", a)
+			seen[a] = true
+		}
+	}
+	assert.Equal(t, []int{10, 10, 5}, sizes, "batches of qmgr_message_recipient_limit recipients")
+	assert.Len(t, seen, 25)
+	assert.Equal(t, 1, strings.Count(h.log.String(), "(queue active)"), "one queue active line per attempt")
+}

@@ -134,6 +134,13 @@ func (l *Loop) importFile(s *scan, id queue.ID) error {
 	if err != nil {
 		return l.saveCorrupt(id, err)
 	}
+	if l.cfg.ConfirmDelayCleared && data.WarnTime < 0 {
+		// A delay warning went out: ask for a notice when the delay ends.
+		data.TraceFlags |= flagDelaySent
+	}
+	if data.TraceFlags&flagMTAVerify != 0 {
+		l.verifyPending++
+	}
 	mode := info.Mode()
 	if mode&modeUnthrottle != 0 {
 		if err := f.Chmod(mode.Perm() &^ modeUnthrottle); err != nil {
