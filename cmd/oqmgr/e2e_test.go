@@ -190,3 +190,26 @@ func TestOqmgr_UnreachableTransportKeepsMail(t *testing.T) {
 	}, 30*time.Second, 100*time.Millisecond, "the message waits in deferred")
 	assert.Zero(t, sink.Delivered(), "nothing reached the sink")
 }
+
+func TestOqmgr_UnreachableResolverKeepsMail(t *testing.T) {
+	sink := testbed.StartSink(t)
+	// Only the queue manager looks for trivial-rewrite under a service
+	// name that master.cf does not have yet.
+	inst := startInstance(t, testbed.Options{RelayPort: sink.Port, QmgrArgs: "-o rewrite_service_name=rewrite2"})
+
+	require.NoError(t, inst.SubmitSMTP("sender@example.org", []string{"rcpt@example.net"}, "Subject: waits\n\nbody\n"))
+	require.NoError(t, inst.WaitLog("warning: problem talking to service rewrite2", 30*time.Second))
+	assert.Zero(t, sink.Delivered(), "nothing delivered without a resolver")
+	counts, err := inst.QueueCounts()
+	require.NoError(t, err)
+	assert.Equal(t, 1, counts["incoming"]+counts["active"]+counts["deferred"], "the message is still queued: %v", counts)
+
+	// Once the service exists, a reload brings up a new queue manager that
+	// delivers the waiting message.
+	out, err := exec.Command("postconf", "-c", inst.ConfigDir, "-M",
+		"rewrite2/unix=rewrite2 unix - - n - - trivial-rewrite").CombinedOutput()
+	require.NoError(t, err, "postconf -M: %s", out)
+	require.NoError(t, inst.Reload())
+	require.NoError(t, sink.WaitDelivered(1, 60*time.Second))
+	require.NoError(t, inst.WaitQueueEmpty(30*time.Second))
+}
