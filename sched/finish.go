@@ -147,13 +147,15 @@ func (l *Loop) closeAttempt(m *message) {
 	}
 
 	if m.retry {
+		// Whole seconds, as utime(2) stamps them in the C program.
 		delay := l.cfg.MinimalBackoffTime
 		if !d.CreateTime.IsZero() {
-			delay = now.Sub(d.CreateTime).Truncate(time.Second)
+			delay = time.Duration(now.Unix()-d.CreateTime.Unix()) * time.Second
 			delay = min(delay, l.cfg.MaximalBackoffTime)
 			delay = max(delay, l.cfg.MinimalBackoffTime)
 		}
-		if err := l.dir.SetTime(queue.Active, m.id, now.Add(delay)); err != nil {
+		next := time.Unix(now.Unix(), 0).Add(delay)
+		if err := l.dir.SetTime(queue.Active, m.id, next); err != nil {
 			l.log.Warning("%s: update time of %s: %v", m.id, l.dir.Path(queue.Active, m.id), err)
 		}
 		if err := l.dir.Move(m.id, queue.Active, queue.Deferred); err != nil {

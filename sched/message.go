@@ -55,7 +55,7 @@ func (l *Loop) recoverActive() error {
 		return fatalf("scan %s: %w", queue.Active, err)
 	}
 	defer walk.Close()
-	now := l.now()
+	now := time.Unix(l.now().Unix(), 0)
 	for {
 		id, ok := walk.Next()
 		if !ok {
@@ -188,7 +188,7 @@ func (l *Loop) batchLimit() int {
 
 // postpone puts a file back into a queue with a time stamp delay from now.
 func (l *Loop) postpone(id queue.ID, from, to string, delay time.Duration) error {
-	if err := l.dir.SetTime(from, id, l.now().Add(delay)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := l.dir.SetTime(from, id, time.Unix(l.now().Unix(), 0).Add(delay)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		l.log.Warning("%s: update time: %v", id, err)
 	}
 	return l.moveFile(id, from, to)
