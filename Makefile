@@ -54,3 +54,42 @@ fuzz:
 
 clean:
 	rm -rf bin
+
+# Installing on an operator's Postfix. install puts bin/oqmgr in
+# DAEMON_DIR/oqmgr-go (default: `postconf -xh daemon_directory`) and the
+# oqmgr-go-switch command and manual page below PREFIX, all below DESTDIR.
+# switch-on and switch-off change the qmgr service of CONFIG_DIR/master.cf
+# (default: the system's Postfix) and reload Postfix. See oqmgr-go(8).
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+DAEMON_DIR ?=
+CONFIG_DIR ?=
+VERSION    ?= 0~git$(shell git rev-list --count HEAD 2>/dev/null || echo 0).$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+.PHONY: deb install uninstall switch-on switch-off
+
+# deb writes bin/oqmgr-go_VERSION_ARCH.deb, built with dpkg-deb.
+deb: build
+	internal/install/deb.sh -b bin/oqmgr -v '$(VERSION)' -o bin
+
+install: build
+	internal/install/install.sh -b bin/oqmgr -p '$(PREFIX)' -r '$(DESTDIR)' $(if $(DAEMON_DIR),-d '$(DAEMON_DIR)')
+
+uninstall:
+	internal/install/install.sh -u -p '$(PREFIX)' -r '$(DESTDIR)' $(if $(DAEMON_DIR),-d '$(DAEMON_DIR)')
+
+switch-on:
+	internal/install/oqmgr-go-switch $(if $(CONFIG_DIR),-c '$(CONFIG_DIR)') on
+
+switch-off:
+	internal/install/oqmgr-go-switch $(if $(CONFIG_DIR),-c '$(CONFIG_DIR)') off
+
+# bench compares bin/oqmgr with the C oqmgr and qmgr of the Debian package
+# (about ten minutes on two cores) and writes bin/bench/bench.json and
+# bin/bench/bench.png; see BENCHMARKS.md. BENCH_FLAGS=-full uses the full
+# sizes, and -profile records our queue manager with perf(1).
+BENCH_FLAGS ?=
+
+.PHONY: bench
+bench: deps build
+	$(GO) run ./internal/bench/cmd/bench -qmgr bin/oqmgr -out bin/bench $(BENCH_FLAGS)
