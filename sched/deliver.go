@@ -63,7 +63,7 @@ func (l *Loop) selectTransport() *transportState {
 		if have < need {
 			continue
 		}
-		l.transportOrder = append(append(l.transportOrder[:i:i], l.transportOrder[i+1:]...), tr)
+		l.transportOrder = rotateAfter(l.transportOrder, i)
 		return tr
 	}
 	return nil
@@ -111,18 +111,18 @@ func (l *Loop) dispatch(tr *transportState, agent Agent) {
 func (l *Loop) selectQueue(tr *transportState) *destQueue {
 	for i, q := range tr.order {
 		if q.window > len(q.busy) && len(q.todo) > 0 {
-			tr.order = append(append(tr.order[:i:i], tr.order[i+1:]...), q)
+			tr.order = rotateAfter(tr.order, i)
 			return q
 		}
 	}
 	return nil
 }
 
-// selectEntry moves the most recently added waiting entry to busy and
-// updates the connection-caching hints, after qmgr_entry_select.
+// selectEntry moves the oldest waiting entry to busy and updates the
+// connection-caching hints, after qmgr_entry_select.
 func (l *Loop) selectEntry(q *destQueue) *entry {
-	e := q.todo[len(q.todo)-1]
-	q.todo = q.todo[:len(q.todo)-1]
+	e := q.todo[0]
+	q.todo = q.todo[1:]
 	q.busy = append(q.busy, e)
 
 	backToBack := !q.lastDone.IsZero() && q.lastDone.Unix()+1 >= l.now().Unix()
@@ -348,4 +348,12 @@ func splitAtLast(addr string) (local, domain string) {
 		return addr, ""
 	}
 	return addr[:at], addr[at+1:]
+}
+
+// rotateAfter turns a round-robin list so that the element at i becomes the
+// last and the elements after it come first, as QMGR_LIST_ROTATE does.
+func rotateAfter[T any](list []T, i int) []T {
+	rotated := make([]T, 0, len(list))
+	rotated = append(rotated, list[i+1:]...)
+	return append(rotated, list[:i+1]...)
 }

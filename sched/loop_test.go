@@ -318,3 +318,40 @@ func TestLoop_ReadsLargeMessageInBatches(t *testing.T) {
 	assert.Len(t, seen, 25)
 	assert.Equal(t, 1, strings.Count(h.log.String(), "(queue active)"), "one queue active line per attempt")
 }
+
+func TestRotateAfter_RoundRobin(t *testing.T) {
+	assert.Equal(t, []string{"c", "d", "a", "b"}, rotateAfter([]string{"a", "b", "c", "d"}, 1))
+	assert.Equal(t, []string{"b", "c", "a"}, rotateAfter([]string{"a", "b", "c"}, 0))
+	assert.Equal(t, []string{"a", "b", "c"}, rotateAfter([]string{"a", "b", "c"}, 2))
+}
+
+func TestLoop_FIFOWithinDestination(t *testing.T) {
+	h := newHarness(t, map[string]string{
+		"default_destination_concurrency_limit": "1",
+		"initial_destination_concurrency":       "1",
+	})
+	h.peers.hold = make(chan struct{})
+	for i := range 4 {
+		h.queueMessage(queue.Builder{Sender: "sender@example.org", Recipients: recipients(fmt.Sprintf("u%d@fifo.test", i))})
+	}
+	h.start()
+	// Let every file reach the todo list before the first delivery ends.
+	h.waitLog("(queue active)", 4)
+	close(h.peers.hold)
+	h.waitLog(": removed", 4)
+
+	var order []string
+	for _, r := range h.peers.snapshot() {
+		order = append(order, r.queueID)
+	}
+	require.Len(t, order, 4)
+	// The scan reads files in directory order; the log shows that order.
+	var imported []string
+	for _, line := range strings.Split(h.log.String(), "\n") {
+		if strings.HasSuffix(line, "(queue active)") {
+			id, _, _ := strings.Cut(strings.TrimPrefix(line, "postfix/qmgr: "), ":")
+			imported = append(imported, id)
+		}
+	}
+	assert.Equal(t, imported, order, "entries leave in the order they were queued")
+}

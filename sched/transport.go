@@ -30,7 +30,9 @@ func (l *Loop) findTransport(name string) *transportState {
 	}
 	tr := &transportState{name: name, limits: limits, queues: make(map[string]*destQueue)}
 	l.transports[name] = tr
-	l.transportOrder = append(l.transportOrder, tr)
+	// A new transport goes first in the round-robin list, as
+	// qmgr_transport_create adds it.
+	l.transportOrder = append([]*transportState{tr}, l.transportOrder...)
 	return tr
 }
 

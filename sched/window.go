@@ -42,7 +42,7 @@ type destQueue struct {
 	success      float64
 	failure      float64
 	failCohorts  float64
-	todo         []*entry // appended at the end; selection takes the last one
+	todo         []*entry // oldest first; selection takes the oldest
 	busy         []*entry
 	reason       transport.DSN // why the queue is dead
 	reviveTimer  *timerHandle
