@@ -93,3 +93,37 @@ func TestUnthrottle_RevivesDeadQueue(t *testing.T) {
 	l.unthrottleQueue(q)
 	assert.Equal(t, 2, q.window, "revived with the busy count when deliveries run")
 }
+
+func TestFeedback_PerConcurrencyForms(t *testing.T) {
+	l, q := newTestQueue(t, map[string]string{
+		"default_destination_concurrency_positive_feedback":    "1/concurrency",
+		"default_destination_concurrency_negative_feedback":    "1/concurrency",
+		"default_destination_concurrency_failed_cohort_limit": "0",
+	})
+	q.busy = make([]*entry, 30)
+
+	// Positive feedback of 1/window: about window successes per step.
+	successes := func(from int) int {
+		n := 0
+		for q.window == from {
+			l.unthrottleQueue(q)
+			n++
+		}
+		return n
+	}
+	assert.Equal(t, 5, successes(5), "successes to widen from 5")
+	assert.Equal(t, 6, successes(6), "successes to widen from 6")
+
+	// Negative feedback of 1/window: the first failure takes one step at
+	// once, later steps need about window failures each.
+	q.window, q.success, q.failure = 10, 0, 0
+	dsn := transport.DSN{Status: "4.4.1", Reason: "x"}
+	l.throttleQueue(q, dsn)
+	assert.Equal(t, 9, q.window, "first failure")
+	for range 7 {
+		l.throttleQueue(q, dsn)
+	}
+	assert.Equal(t, 9, q.window, "seven more failures at 1/9 each")
+	l.throttleQueue(q, dsn)
+	assert.Equal(t, 8, q.window, "the eighth brings the failure credit below half a step")
+}
