@@ -96,8 +96,8 @@ func TestUnthrottle_RevivesDeadQueue(t *testing.T) {
 
 func TestFeedback_PerConcurrencyForms(t *testing.T) {
 	l, q := newTestQueue(t, map[string]string{
-		"default_destination_concurrency_positive_feedback":    "1/concurrency",
-		"default_destination_concurrency_negative_feedback":    "1/concurrency",
+		"default_destination_concurrency_positive_feedback":   "1/concurrency",
+		"default_destination_concurrency_negative_feedback":   "1/concurrency",
 		"default_destination_concurrency_failed_cohort_limit": "0",
 	})
 	q.busy = make([]*entry, 30)
