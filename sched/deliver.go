@@ -198,6 +198,9 @@ func (l *Loop) deliveryDone(e *entry, reply transport.DeliveryReply, err error) 
 	crash := err != nil
 	dsn := reply.DSN
 	if crash {
+		if warning := transport.ReaderWarning(err); warning != "" {
+			l.log.Warning("%s", warning)
+		}
 		l.log.Warning("%v", err)
 		dsn = transport.DSN{Status: "4.3.0", Reason: "unknown mail transport error"}
 	}

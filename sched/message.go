@@ -4,7 +4,10 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"syscall"
 	"time"
+
+	"oqmgr-go/internal/attr"
 
 	"oqmgr-go/queue"
 )
@@ -87,7 +90,7 @@ func (l *Loop) moveFile(id queue.ID, from, to string) error {
 // importFile moves one ready file from a scanned queue into active and
 // reads it into core, after qmgr_active_feed and qmgr_message_alloc.
 func (l *Loop) importFile(s *scan, id queue.ID) error {
-	info, ok := l.dir.Ready(s.queue, id)
+	info, ok := l.openOK(s.queue, id)
 	if !ok {
 		return nil
 	}
@@ -213,4 +216,34 @@ func (l *Loop) saveCorrupt(id queue.ID, readErr error) error {
 func (l *Loop) hasLog(logQueue string, id queue.ID) bool {
 	info, err := os.Stat(l.dir.Path(logQueue, id))
 	return err == nil && info.Size() > 0
+}
+
+// openOK reports whether a scanned entry is a finished queue file, with the
+// warnings of mail_open_ok for entries that are not regular files, cannot
+// be examined, or have more than one link for over a minute.
+func (l *Loop) openOK(queueName string, id queue.ID) (os.FileInfo, bool) {
+	rel := l.dir.RelPath(queueName, id)
+	info, err := os.Lstat(l.dir.Path(queueName, id))
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			l.log.Warning("%s: %s", rel, attr.Strerror(err))
+		}
+		return nil, false
+	}
+	stat, _ := info.Sys().(*syscall.Stat_t)
+	uid := -1
+	if stat != nil {
+		uid = int(stat.Uid)
+	}
+	if !info.Mode().IsRegular() {
+		l.log.Warning("%s: uid %d: not a regular file", rel, uid)
+		return nil, false
+	}
+	if info.Mode().Perm()&0o700 != 0o700 {
+		return nil, false
+	}
+	if stat != nil && stat.Nlink > 1 && stat.Ctim.Sec < l.now().Unix()-60 {
+		l.log.Warning("%s: uid %d: file has %d links", rel, uid, stat.Nlink)
+	}
+	return info, true
 }

@@ -356,3 +356,23 @@ func isTimeout(err error) bool {
 	var t interface{ Timeout() bool }
 	return errors.As(err, &t) && t.Timeout()
 }
+
+// ReaderWarning returns the warning the attribute reader logs when an
+// agent's reply cannot be read, which the C queue manager logs before its
+// "malformed response" line, or "" when err carries none.
+func ReaderWarning(err error) string {
+	var ae *agentError
+	if !errors.As(err, &ae) || ae.cause == nil {
+		return ""
+	}
+	if !errors.Is(ae.cause, attr.ErrProtocol) && !errors.Is(ae.cause, io.ErrUnexpectedEOF) {
+		return ""
+	}
+	text := ae.cause.Error()
+	// The reader wraps a sentinel for errors.Is; its text is not part of
+	// the warning.
+	if inner := errors.Unwrap(ae.cause); inner != nil {
+		text = strings.TrimSuffix(text, ": "+inner.Error())
+	}
+	return text
+}

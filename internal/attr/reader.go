@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 )
 
 // Limits that protect the reader from a peer that never stops sending.
@@ -201,6 +200,11 @@ func (r *Reader) readString(what string) (string, error) {
 		if errors.Is(err, bufio.ErrBufferFull) {
 			continue
 		}
+		if len(acc) > 0 && errors.Is(err, io.EOF) {
+			// Part of a string arrived before the end of input.
+			return "", fmt.Errorf("unexpected end-of-input from %s while reading %s: %w",
+				r.label, what, io.ErrUnexpectedEOF)
+		}
 		return "", r.readError(err, what)
 	}
 }
@@ -225,10 +229,13 @@ func printable(s string) string {
 	if len(s) > maxLen {
 		s = s[:maxLen]
 	}
-	return strings.Map(func(c rune) rune {
+	// Work on bytes: strings.Map would turn invalid UTF-8 into U+FFFD,
+	// while the log writer replaces such bytes with '?' as Postfix does.
+	b := []byte(s)
+	for i, c := range b {
 		if c < ' ' || c == 0x7f {
-			return '?'
+			b[i] = '?'
 		}
-		return c
-	}, s)
+	}
+	return string(b)
 }

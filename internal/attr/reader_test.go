@@ -51,7 +51,7 @@ func TestReadList_Errors(t *testing.T) {
 	}{
 		{"clean end", "", io.EOF, "end of input from private/test socket: EOF"},
 		{"end inside name", "sta", io.ErrUnexpectedEOF,
-			"premature end-of-input on private/test socket while reading input attribute name: unexpected EOF"},
+			"unexpected end-of-input from private/test socket while reading input attribute name: unexpected EOF"},
 		{"end after name", "status\x00", io.ErrUnexpectedEOF,
 			"premature end-of-input on private/test socket while reading input attribute value: unexpected EOF"},
 		{"end before terminator", "status\x000\x00", io.ErrUnexpectedEOF,

@@ -63,7 +63,7 @@ func TestScan_StrictErrors(t *testing.T) {
 			"unexpected attribute fl?gs from private/test socket (expecting: flags)"},
 		{"clean end", "", io.EOF, "end of input from private/test socket: EOF"},
 		{"truncated", "flags\x000\x00trans", io.ErrUnexpectedEOF,
-			"premature end-of-input on private/test socket while reading input attribute name: unexpected EOF"},
+			"unexpected end-of-input from private/test socket while reading input attribute name: unexpected EOF"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
