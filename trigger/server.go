@@ -68,6 +68,12 @@ type Server struct {
 	// Log receives accept errors and debug lines. Nil discards them.
 	Log Logger
 
+	// MasterFD, when not negative, is master's status channel. The server
+	// stops accepting as soon as it turns readable, because after a reload
+	// master sends its first wakeup to the new process: an old process
+	// that took it would leave no process running until the next wakeup.
+	MasterFD int
+
 	kind     string
 	listener *net.UnixListener // set when kind is KindUnix
 	fifo     *os.File          // set when kind is KindFIFO
@@ -88,7 +94,7 @@ func NewServer(listener *os.File, kind string, status Status) (*Server, error) {
 	if status == nil {
 		return nil, errors.New("trigger: new server: status is nil")
 	}
-	s := &Server{ReadTimeout: DefaultReadTimeout, kind: kind, status: status}
+	s := &Server{ReadTimeout: DefaultReadTimeout, MasterFD: -1, kind: kind, status: status}
 
 	switch kind {
 	case KindUnix:
@@ -180,6 +186,15 @@ func (s *Server) serveSocket(ctx context.Context, handle func(Request)) error {
 
 	var pause time.Duration
 	for {
+		if s.MasterFD >= 0 {
+			gone, err := s.waitAcceptable(ctx)
+			if err != nil {
+				return err
+			}
+			if gone || ctx.Err() != nil {
+				return nil
+			}
+		}
 		conn, err := s.listener.AcceptUnix()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -235,7 +250,38 @@ func (s *Server) serveConn(ctx context.Context, conn *net.UnixConn, handle func(
 		s.debug("trigger connection closed unread: %v", err)
 		return nil
 	}
-	return s.serveBuffer(conn, handle)
+	tail := &lastByteReader{r: conn}
+	err = s.serveBuffer(tail, handle)
+	if tail.n > 0 && tail.last != 0 {
+		// Socket clients such as postkick write the request and its
+		// terminating NUL in two writes and then wait for the close. A
+		// close before the NUL arrives makes that second write fail with
+		// EPIPE, which kills postkick, so wait briefly for it. The request
+		// itself was taken from the first read, as in the C server.
+		_ = conn.SetReadDeadline(time.Now().Add(trailerWait))
+		var nul [BufferSize]byte
+		_, _ = conn.Read(nul[:])
+	}
+	return err
+}
+
+// trailerWait bounds the wait for the NUL that ends a socket trigger.
+const trailerWait = 100 * time.Millisecond
+
+// lastByteReader remembers how much was read and the last byte.
+type lastByteReader struct {
+	r    io.Reader
+	n    int
+	last byte
+}
+
+func (l *lastByteReader) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	if n > 0 {
+		l.n += n
+		l.last = p[n-1]
+	}
+	return n, err
 }
 
 func (s *Server) serveFIFO(ctx context.Context, handle func(Request)) error {
@@ -317,4 +363,40 @@ func (s *Server) debug(format string, a ...any) {
 	if s.Log != nil {
 		s.Log.Debug(1, format, a...)
 	}
+}
+
+// waitAcceptable waits until a client is waiting on the listening socket
+// and reports whether master's status channel turned readable first. Like
+// the C event loop, which handles descriptor 5 before 6, it prefers the
+// master channel when both are ready.
+func (s *Server) waitAcceptable(ctx context.Context) (masterGone bool, err error) {
+	rc, err := s.listener.SyscallConn()
+	if err != nil {
+		return false, fmt.Errorf("trigger: listener: %w", err)
+	}
+	var listenFD int
+	if err := rc.Control(func(fd uintptr) { listenFD = int(fd) }); err != nil {
+		return false, fmt.Errorf("trigger: listener: %w", err)
+	}
+	fds := []unix.PollFd{
+		{Fd: int32(s.MasterFD), Events: unix.POLLIN},
+		{Fd: int32(listenFD), Events: unix.POLLIN},
+	}
+	for ctx.Err() == nil {
+		fds[0].Revents, fds[1].Revents = 0, 0
+		n, err := unix.Poll(fds, 200)
+		if errors.Is(err, unix.EINTR) || n == 0 {
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("trigger: poll: %w", err)
+		}
+		if fds[0].Revents != 0 {
+			return true, nil
+		}
+		if fds[1].Revents != 0 {
+			return false, nil
+		}
+	}
+	return false, nil
 }

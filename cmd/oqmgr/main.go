@@ -2,19 +2,15 @@
 // place of the C oqmgr(8). It takes the generic daemon options of every
 // Postfix daemon, reads main.cf and the master.cf -o overrides, and
 // schedules the delivery of the mail in the incoming and deferred queues.
+//
+// Everything master(8) and the operator see of the process follows the C
+// program: the order of the start-up steps, the fatal messages and the
+// exit statuses, the log identity before and after main.cf is read, the
+// privilege changes, and the exit when master closes the status channel.
 package main
 
-import (
-	"fmt"
-	"os"
-	"path/filepath"
-)
+import "os"
 
 func main() {
-	opts, err := parseOptions(filepath.Base(os.Args[0]), os.Args[1:])
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: fatal: %v\n", filepath.Base(os.Args[0]), err)
-		os.Exit(1)
-	}
-	os.Exit(run(opts))
+	os.Exit(run(os.Args))
 }
