@@ -85,7 +85,7 @@ switch-off:
 	internal/install/oqmgr-go-switch $(if $(CONFIG_DIR),-c '$(CONFIG_DIR)') off
 
 # bench compares bin/oqmgr with the C oqmgr and qmgr of the Debian package
-# (about ten minutes on two cores) and writes bin/bench/bench.json and
+# (about five minutes on two cores) and writes bin/bench/bench.json and
 # bin/bench/bench.png; see BENCHMARKS.md. BENCH_FLAGS=-full uses the full
 # sizes, and -profile records our queue manager with perf(1).
 BENCH_FLAGS ?=

@@ -1,0 +1,102 @@
+package bench
+
+import (
+	"bytes"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestSummarizeRounds(t *testing.T) {
+	const mb = 1 << 20
+	tests := []struct {
+		name       string
+		rounds     []Measurement
+		wantBest   *Summary
+		wantMedian *Summary
+	}{
+		{
+			name: "odd count",
+			rounds: []Measurement{
+				{MessagesPerSecond: 3000, CPUPer1000: 0.10, PeakRSSBytes: 9 * mb, Seconds: 2, CPUSeconds: 1, OtherCPUSeconds: 2},
+				{MessagesPerSecond: 4000, CPUPer1000: 0.12, PeakRSSBytes: 8 * mb, Seconds: 2, CPUSeconds: 0.5, OtherCPUSeconds: 3},
+				{MessagesPerSecond: 3500, CPUPer1000: 0.08, PeakRSSBytes: 10 * mb, Seconds: 4, CPUSeconds: 3, OtherCPUSeconds: 2},
+			},
+			wantBest:   &Summary{MessagesPerSecond: 4000, CPUPer1000: 0.08, PeakRSSMB: 8},
+			wantMedian: &Summary{MessagesPerSecond: 3500, CPUPer1000: 0.10, PeakRSSMB: 9, QmgrBusy: 50, OtherBusy: 100},
+		},
+		{
+			name: "even count takes the mean of the middle two",
+			rounds: []Measurement{
+				{MessagesPerSecond: 100, CPUPer1000: 1, PeakRSSBytes: 4 * mb},
+				{MessagesPerSecond: 300, CPUPer1000: 3, PeakRSSBytes: 8 * mb},
+			},
+			wantBest:   &Summary{MessagesPerSecond: 300, CPUPer1000: 1, PeakRSSMB: 4},
+			wantMedian: &Summary{MessagesPerSecond: 200, CPUPer1000: 2, PeakRSSMB: 6},
+		},
+		{
+			name: "failed rounds are left out",
+			rounds: []Measurement{
+				{MessagesPerSecond: 9999, CPUPer1000: 0.01, PeakRSSBytes: 1 * mb, Error: "timed out"},
+				{MessagesPerSecond: 500, CPUPer1000: 0.5, PeakRSSBytes: 5 * mb},
+			},
+			wantBest:   &Summary{MessagesPerSecond: 500, CPUPer1000: 0.5, PeakRSSMB: 5},
+			wantMedian: &Summary{MessagesPerSecond: 500, CPUPer1000: 0.5, PeakRSSMB: 5},
+		},
+		{
+			name:   "every round failed",
+			rounds: []Measurement{{Error: "timed out"}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			best, median := summarizeRounds(tt.rounds)
+			assert.Equal(t, tt.wantBest, best, "best")
+			assert.Equal(t, tt.wantMedian, median, "median")
+		})
+	}
+}
+
+// sampleReport returns a report of two workloads in which ours has twice
+// the throughput, half the CPU time and 1.5 times the memory of oqmgr.
+func sampleReport() *Report {
+	r := &Report{Rounds: 1, Host: Host{CPUs: 2}, Contenders: DefaultContenders("/bin/oqmgr")}
+	for _, name := range []string{Discard, Fanout} {
+		res := WorkloadResult{Name: name}
+		res.add(Ours, Measurement{Round: 1, MessagesPerSecond: 4000, CPUPer1000: 0.05, PeakRSSBytes: 12 << 20, Seconds: 1, CPUSeconds: 0.2, OtherCPUSeconds: 1.1})
+		res.add(OQmgr, Measurement{Round: 1, MessagesPerSecond: 2000, CPUPer1000: 0.10, PeakRSSBytes: 8 << 20, Seconds: 2, CPUSeconds: 0.4, OtherCPUSeconds: 1.5})
+		res.add(NQmgr, Measurement{Round: 1, Error: "delivered 3 of 5 recipients"})
+		res.summarize()
+		r.Workloads = append(r.Workloads, res)
+	}
+	return r
+}
+
+func TestWorkloadResult_Ratios(t *testing.T) {
+	r := sampleReport()
+	require.Len(t, r.Workloads[0].Ratios, 1, "no ratio against a contender whose rounds all failed")
+	assert.Equal(t, Ratio{Versus: OQmgr, Throughput: 2, CPU: 0.5, Memory: 1.5}, r.Workloads[0].Ratios[0])
+}
+
+func TestReport_WriteTable(t *testing.T) {
+	var buf bytes.Buffer
+	sampleReport().WriteTable(&buf)
+	out := buf.String()
+	assert.Contains(t, out, "discard   ours      1/1      4000     4000      0.050     0.050     12.0    12.0     20/110")
+	assert.Contains(t, out, "discard   oqmgr     1/1      2000     2000      0.100     0.100      8.0     8.0     20/75")
+	assert.Contains(t, out, "(2 cores = 200%)")
+	assert.Contains(t, out, "discard   qmgr      0/1             failed")
+	assert.Contains(t, out, "ours/oqmgr                 x2.00                x0.50            x1.50")
+}
+
+func TestReport_JSONRoundTrip(t *testing.T) {
+	r := sampleReport()
+	path := filepath.Join(t.TempDir(), "bench.json")
+	require.NoError(t, r.WriteJSON(path))
+	got, err := ReadJSON(path)
+	require.NoError(t, err)
+	assert.Equal(t, r.Workloads, got.Workloads)
+	assert.Equal(t, r.Contenders, got.Contenders)
+}
