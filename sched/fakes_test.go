@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -25,9 +26,13 @@ import (
 // transport, the rest to smtp with the domain as nexthop.
 type fakeResolver struct {
 	local map[string]bool
+	down  atomic.Bool // every request fails, as when trivial-rewrite is unreachable
 }
 
 func (r *fakeResolver) Resolve(_ context.Context, _, address string, _ bool) (transport.Resolution, error) {
+	if r.down.Load() {
+		return transport.Resolution{}, errors.New("problem talking to service rewrite: connect to private/rewrite: No such file or directory")
+	}
 	domain := domainOf(address)
 	if r.local[domain] {
 		return transport.Resolution{Transport: "local", Nexthop: domain, Recipient: address, Flags: transport.ResolveClassLocal}, nil
@@ -196,16 +201,17 @@ func (b *syncBuffer) String() string {
 
 // harness runs a Loop over a temporary queue directory with fake peers.
 type harness struct {
-	t      *testing.T
-	root   string
-	dir    *queue.Dir
-	cfg    *conf.Config
-	log    *syncBuffer
-	peers  *fakePeers
-	loop   *Loop
-	cancel context.CancelFunc
-	done   chan error
-	seq    int
+	t        *testing.T
+	root     string
+	dir      *queue.Dir
+	cfg      *conf.Config
+	log      *syncBuffer
+	peers    *fakePeers
+	resolver *fakeResolver
+	loop     *Loop
+	cancel   context.CancelFunc
+	done     chan error
+	seq      int
 }
 
 func newHarness(t *testing.T, params map[string]string) *harness {
@@ -245,11 +251,12 @@ func newHarness(t *testing.T, params map[string]string) *harness {
 
 	dir := queue.NewDir(queueDir, cfg.HashQueueNames, cfg.HashQueueDepth)
 	h := &harness{t: t, root: queueDir, dir: dir, cfg: cfg, log: logBuf, peers: newFakePeers(dir)}
+	h.resolver = &fakeResolver{local: map[string]bool{"local.test": true}}
 	h.loop = New(Options{
 		Config:   cfg,
 		Dir:      dir,
 		Log:      log,
-		Resolver: &fakeResolver{local: map[string]bool{"local.test": true}},
+		Resolver: h.resolver,
 		Peers:    h.peers,
 	})
 	return h

@@ -18,31 +18,50 @@ const (
 )
 
 // finish runs the end of a delivery attempt once a message has no entries
-// left, after qmgr_active_done and its continuations. The notification
-// requests and file moves run on a worker; the loop keeps the message in
-// core, counting against the active limit, until they are done.
+// left, after qmgr_active_done and its continuations. Requests to bounce(8)
+// run on a worker, so the loop never waits for them; the cheap steps (a
+// stat, a rename, an unlink) run on the loop. The message stays in core,
+// counting against the active limit, until the attempt is over.
 func (l *Loop) finish(m *message) {
 	m.finishing = true
+	if l.ctx.Err() != nil {
+		// The process is exiting: leave the file in active, where the next
+		// process finds it and starts the attempt over, as with the C one.
+		return
+	}
+	if !l.bounceLogPending(m) {
+		l.finishRecipients(m, l.markedCorrupt(m))
+		return
+	}
 	l.workers.start(func() {
-		corrupt := l.flushBounces(m)
+		if l.notify(m, l.cfg.BounceServiceName, l.flushRequest(m), bounceFlagKeep, "bounce") != 0 {
+			m.retry = true
+		}
+		corrupt := l.markedCorrupt(m)
 		l.post(func() { l.finishRecipients(m, corrupt) })
 	})
 }
 
-// flushBounces asks bounce(8) to send the non-delivery notice for the
-// recipients the agents bounced, and reports whether the file was marked
-// corrupt by an agent meanwhile.
-func (l *Loop) flushBounces(m *message) (corrupt bool) {
+// bounceLogPending reports whether agents bounced recipients, so that
+// bounce(8) must send a notice; an empty bounce log is removed.
+func (l *Loop) bounceLogPending(m *message) bool {
 	path := l.dir.Path(queue.Bounce, m.id)
-	if info, err := os.Stat(path); err == nil {
-		if info.Size() == 0 {
-			if err := l.dir.Remove(queue.Bounce, m.id); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				l.log.Warning("%s: remove %s: %v", m.id, path, err)
-			}
-		} else if l.notify(m, l.cfg.BounceServiceName, l.flushRequest(m), bounceFlagKeep, "bounce") != 0 {
-			m.retry = true
-		}
+	info, err := os.Stat(path)
+	if err != nil {
+		return false
 	}
+	if info.Size() > 0 {
+		return true
+	}
+	if err := l.dir.Remove(queue.Bounce, m.id); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		l.log.Warning("%s: remove %s: %v", m.id, path, err)
+	}
+	return false
+}
+
+// markedCorrupt reports whether an agent marked the file corrupt (mode no
+// longer ready) during an attempt that left recipients to retry.
+func (l *Loop) markedCorrupt(m *message) bool {
 	if !m.retry {
 		return false
 	}
@@ -78,10 +97,39 @@ func (l *Loop) finishRecipients(m *message, corrupt bool) {
 		}
 		return
 	}
-	l.workers.start(func() {
-		l.closeAttempt(m)
-		l.post(func() { l.release(m) })
-	})
+	if l.closeNeedsNotice(m) {
+		l.workers.start(func() {
+			l.closeAttempt(m)
+			l.post(func() { l.release(m) })
+		})
+		return
+	}
+	l.closeAttempt(m)
+	l.release(m)
+}
+
+// closeNeedsNotice reports whether closing the attempt sends a trace,
+// expiry or delay-warning request, which must not block the loop.
+func (l *Loop) closeNeedsNotice(m *message) bool {
+	d := m.data
+	if d.TraceFlags&(flagUserVerify|flagRecord|flagDelaySent) != 0 || d.ReadFlags&readFlagNotifySuccess != 0 {
+		return true
+	}
+	if !m.retry {
+		return false
+	}
+	now := l.now()
+	return m.forced || !now.Before(d.CreateTime.Add(l.lifetime(m))) ||
+		(d.WarnTime > 0 && now.Unix() >= d.WarnTime-1)
+}
+
+// lifetime is how long the message may stay queued: bounce_queue_lifetime
+// for mail from the null sender, maximal_queue_lifetime otherwise.
+func (l *Loop) lifetime(m *message) time.Duration {
+	if m.data.Sender == "" {
+		return l.cfg.BounceQueueLifetime
+	}
+	return l.cfg.MaximalQueueLifetime
 }
 
 // loadMore reads the next batch of recipients into core and schedules it.
@@ -124,14 +172,10 @@ func (l *Loop) closeAttempt(m *message) {
 	now := l.now()
 	if m.retry {
 		expired := ""
-		lifetime := l.cfg.MaximalQueueLifetime
-		if d.Sender == "" {
-			lifetime = l.cfg.BounceQueueLifetime
-		}
 		switch {
 		case m.forced:
 			expired = "force-expired"
-		case !now.Before(d.CreateTime.Add(lifetime)):
+		case !now.Before(d.CreateTime.Add(l.lifetime(m))):
 			expired = "expired"
 		}
 		if expired != "" {

@@ -355,3 +355,17 @@ func TestLoop_FIFOWithinDestination(t *testing.T) {
 	}
 	assert.Equal(t, imported, order, "entries leave in the order they were queued")
 }
+
+func TestLoop_ExitLeavesUnresolvedMailInActive(t *testing.T) {
+	h := newHarness(t, nil)
+	h.resolver.down.Store(true)
+	id := h.queueMessage(queue.Builder{Sender: "sender@example.org", Recipients: recipients("a@one.test")})
+	h.start()
+	h.waitLog("warning: problem talking to service rewrite", 1)
+	h.stop()
+
+	_, inActive := h.fileIn(queue.Active, id)
+	assert.True(t, inActive, "the next process starts the attempt over from active")
+	_, inDeferred := h.fileIn(queue.Deferred, id)
+	assert.False(t, inDeferred, "no backoff for an attempt that never ran")
+}

@@ -369,12 +369,10 @@ func (d *daemon) serve() int {
 		os.Exit(0)
 	}()
 
-	// After a chroot the queue directory is the root, and every path
-	// below is relative to it.
-	root := cfg.QueueDirectory
-	if d.chroot {
-		root = "/"
-	}
+	// The working directory is the queue directory (the root after a
+	// chroot), so queue paths are relative like the C program's: shorter
+	// lookups for every rename, and the same names in log lines.
+	root := "."
 	dir := queue.NewDir(root, cfg.HashQueueNames, cfg.HashQueueDepth)
 	resolver := transport.NewResolver(root, cfg.RewriteServiceName, cfg.QmgrIPCTimeout)
 	defer resolver.Close()
