@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,36 +18,11 @@ import (
 	"oqmgr-go/internal/testbed"
 )
 
-var (
-	buildOnce   sync.Once
-	builtBinary string
-	buildErr    error
-)
-
-// binary builds cmd/oqmgr once per test run and returns its path.
-func binary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "oqmgr-e2e-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		builtBinary = filepath.Join(dir, "oqmgr")
-		out, err := exec.Command("go", "build", "-o", builtBinary, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	require.NoError(t, buildErr)
-	return builtBinary
-}
-
 // startInstance runs a private Postfix instance whose qmgr is our binary.
 func startInstance(t *testing.T, o testbed.Options) *testbed.Instance {
 	t.Helper()
 	testbed.RequireEnvironment(t)
-	o.QmgrBinary = binary(t)
+	o.QmgrBinary = testbed.OurQmgr(t)
 	inst := testbed.New(t, o)
 	require.NoError(t, inst.Start())
 	return inst

@@ -14,6 +14,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"oqmgr-go/internal/testbed"
 )
 
 // referenceQmgr is the C old queue manager of the Debian package.
@@ -122,7 +124,7 @@ func TestFrame_FatalStartMatchesC(t *testing.T) {
 	if _, err := os.Stat(referenceQmgr); err != nil {
 		t.Skipf("the C oqmgr is not installed: %v", err)
 	}
-	ours := binary(t)
+	ours := testbed.OurQmgr(t)
 
 	tests := []struct {
 		name   string
@@ -182,7 +184,7 @@ func TestFrame_TerminalInputIsRefused(t *testing.T) {
 	}
 	setup := newHandSetup(t, "")
 	outputs := map[string]string{}
-	for name, program := range map[string]string{"C": referenceQmgr, "ours": binary(t)} {
+	for name, program := range map[string]string{"C": referenceQmgr, "ours": testbed.OurQmgr(t)} {
 		cmd := exec.Command(script, "-qec", program+" -l -t unix", "/dev/null")
 		cmd.Env = []string{"PATH=/usr/bin:/bin", "MAIL_CONFIG=" + setup.configDir}
 		out, err := cmd.CombinedOutput()

@@ -133,6 +133,6 @@ func TestGolden_QmgrLogMatchesC(t *testing.T) {
 	require.NoError(t, err, "run with -update to create it")
 	require.Equal(t, string(golden), reference, "the C oqmgr no longer logs what %s holds", goldenScenario)
 
-	ours := runGoldenScenario(t, binary(t))
+	ours := runGoldenScenario(t, testbed.OurQmgr(t))
 	assert.Equal(t, reference, ours, "queue manager log lines, C (expected) and ours (actual)")
 }

@@ -52,7 +52,7 @@ func waitOneQmgr(t *testing.T, inst *testbed.Instance) int {
 func createInstance(t *testing.T, o testbed.Options) *testbed.Instance {
 	t.Helper()
 	testbed.RequireEnvironment(t)
-	o.QmgrBinary = binary(t)
+	o.QmgrBinary = testbed.OurQmgr(t)
 	return testbed.New(t, o)
 }
 

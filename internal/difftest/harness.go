@@ -4,11 +4,9 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -91,7 +89,7 @@ type Env struct {
 func Compare(t *testing.T, sc Scenario, check func(t *testing.T, o *Observation)) {
 	t.Helper()
 	testbed.RequireEnvironment(t)
-	ours := buildOurs(t)
+	ours := testbed.OurQmgr(t)
 
 	runs := []struct{ name, binary string }{{"C", COqmgr}, {"Go", ours}}
 	observed := make([]*Observation, len(runs))
@@ -191,39 +189,6 @@ func mainCF(sc Scenario, ports map[string]int) map[string]string {
 	}
 	maps.Copy(params, sc.MainCF)
 	return params
-}
-
-var (
-	buildOnce  sync.Once
-	builtPath  string
-	buildError error
-)
-
-// OursEnv names an environment variable that, when set, gives the path of
-// a prebuilt queue manager to test in place of a fresh build of cmd/oqmgr.
-const OursEnv = "DIFFTEST_OQMGR"
-
-// buildOurs builds cmd/oqmgr once per test binary run, or returns the
-// binary named by OursEnv.
-func buildOurs(t *testing.T) string {
-	t.Helper()
-	if path := os.Getenv(OursEnv); path != "" {
-		return path
-	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "oqmgr-difftest-bin-")
-		if err != nil {
-			buildError = err
-			return
-		}
-		builtPath = filepath.Join(dir, "oqmgr")
-		out, err := exec.Command("go", "build", "-o", builtPath, "oqmgr-go/cmd/oqmgr").CombinedOutput()
-		if err != nil {
-			buildError = fmt.Errorf("go build oqmgr-go/cmd/oqmgr: %w\n%s", err, out)
-		}
-	})
-	require.NoError(t, buildError)
-	return builtPath
 }
 
 func formatDeliveries(ds []Delivery) string {

@@ -3,7 +3,6 @@ package faults
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
 	"regexp"
@@ -21,35 +20,6 @@ import (
 // cOqmgr is the old queue manager of the installed Postfix, the reference
 // that every comparison runs.
 const cOqmgr = "/usr/lib/postfix/sbin/oqmgr"
-
-var (
-	buildOnce   sync.Once
-	builtBinary string
-	buildErr    error
-)
-
-// ourBinary builds cmd/oqmgr once per test run and returns its path. The
-// environment variable OQMGR_BINARY names a prebuilt binary to use instead.
-func ourBinary(t *testing.T) string {
-	t.Helper()
-	if path := os.Getenv("OQMGR_BINARY"); path != "" {
-		return path
-	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "oqmgr-faults-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		builtBinary = filepath.Join(dir, "oqmgr")
-		out, err := exec.Command("go", "build", "-o", builtBinary, "oqmgr-go/cmd/oqmgr").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	require.NoError(t, buildErr)
-	return builtBinary
-}
 
 // implementation is a queue manager binary under test.
 type implementation struct {
@@ -289,3 +259,6 @@ func countLines(t *testing.T, inst *testbed.Instance, substr string) int {
 	}
 	return n
 }
+
+// ourBinary returns our queue manager for the fault tests.
+func ourBinary(t *testing.T) string { return testbed.OurQmgr(t) }

@@ -7,38 +7,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-)
 
-var (
-	buildOnce   sync.Once
-	builtBinary string
-	buildErr    error
+	"oqmgr-go/internal/testbed"
 )
-
-// binary builds cmd/oqmgr once per test run, into a temporary directory as
-// cmd/oqmgr's end-to-end tests do, and returns its path.
-func binary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "oqmgr-install-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		builtBinary = filepath.Join(dir, "oqmgr")
-		out, err := exec.Command("go", "build", "-o", builtBinary, "../../cmd/oqmgr").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	require.NoError(t, buildErr)
-	return builtBinary
-}
 
 // runScript runs one of the scripts in this directory with extra entries
 // in front of PATH, and returns its combined output and exit status.
@@ -125,3 +100,6 @@ func writeConfig(t *testing.T, daemonDir, masterCF string) string {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "master.cf"), []byte(masterCF), 0o644))
 	return dir
 }
+
+// binary returns our queue manager for the install tests.
+func binary(t *testing.T) string { return testbed.OurQmgr(t) }

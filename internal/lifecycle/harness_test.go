@@ -32,36 +32,6 @@ const (
 	sendmailCommand  = "/usr/sbin/sendmail"
 )
 
-var (
-	buildOnce   sync.Once
-	builtBinary string
-	buildErr    error
-)
-
-// ourBinary builds cmd/oqmgr once per test run and returns its path. The
-// environment variable OQMGR_BINARY names a prebuilt binary instead.
-func ourBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		if path := os.Getenv("OQMGR_BINARY"); path != "" {
-			builtBinary = path
-			return
-		}
-		dir, err := os.MkdirTemp("", "oqmgr-lifecycle-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		builtBinary = filepath.Join(dir, "oqmgr")
-		out, err := exec.Command("go", "build", "-o", builtBinary, "oqmgr-go/cmd/oqmgr").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	require.NoError(t, buildErr)
-	return builtBinary
-}
-
 // qmgr names one queue manager under comparison.
 type qmgr struct {
 	name   string // "C" or "Go", the subtest name
@@ -364,3 +334,6 @@ func mailboxSubjects(t *testing.T, inst *testbed.Instance) []string {
 func messageText(subject string) string {
 	return "Subject: " + subject + "\r\nFrom: sender\r\n\r\nbody of " + subject + "\r\n"
 }
+
+// ourBinary returns our queue manager for the lifecycle tests.
+func ourBinary(t *testing.T) string { return testbed.OurQmgr(t) }
