@@ -187,3 +187,31 @@ func TestOqmgr_UnreachableResolverKeepsMail(t *testing.T) {
 	require.NoError(t, sink.WaitDelivered(1, 60*time.Second))
 	require.NoError(t, inst.WaitQueueEmpty(30*time.Second))
 }
+
+func TestOqmgr_UnreachableBounceKeepsMail(t *testing.T) {
+	// Only the queue manager sends its bounce flush to a service that
+	// master.cf does not have yet; local(8) still records the bounce.
+	inst := startInstance(t, testbed.Options{QmgrArgs: "-o bounce_service_name=bounce2"})
+
+	require.NoError(t, inst.Sendmail(inst.LocalAddress(), []string{"nosuchuser@" + inst.LocalDomain}, "Subject: bounces\n\nbody\n"))
+	require.NoError(t, inst.WaitLog("status=deferred (bounce failed)", 30*time.Second))
+	require.Eventually(t, func() bool {
+		n, err := inst.QueueCount("deferred")
+		return err == nil && n == 1
+	}, 30*time.Second, 100*time.Millisecond, "the message waits in deferred")
+	assert.Empty(t, idsMatching(t, inst, removedLine), "nothing removed before the notice went out")
+
+	// With the service in place, the retried attempt sends the notice.
+	out, err := exec.Command("postconf", "-c", inst.ConfigDir, "-M",
+		"bounce2/unix=bounce2 unix - - n - 0 bounce").CombinedOutput()
+	require.NoError(t, err, "postconf -M: %s", out)
+	require.NoError(t, inst.Reload())
+	require.NoError(t, exec.Command("postqueue", "-c", inst.ConfigDir, "-f").Run())
+	require.NoError(t, inst.WaitQueueEmpty(60*time.Second))
+	mailbox, err := inst.MailboxMessages(inst.LocalUser)
+	require.NoError(t, err)
+	assert.Equal(t, 1, mailbox, "the non-delivery notice in the sender's mailbox")
+	log, err := inst.Log()
+	require.NoError(t, err)
+	assert.Contains(t, log, "sender non-delivery notification", "bounce(8) sent the notice")
+}
