@@ -74,10 +74,7 @@ func (l *Loop) markedCorrupt(m *message) bool {
 // starts the last steps.
 func (l *Loop) finishRecipients(m *message, corrupt bool) {
 	if corrupt {
-		l.log.SavedCorrupt(string(m.id), queue.Active)
-		if err := l.dir.Move(m.id, queue.Active, queue.Corrupt); err != nil {
-			l.log.Warning("%s: rename from %s to %s: %v", m.id, queue.Active, queue.Corrupt, err)
-		}
+		l.setFatal(l.moveCorrupt(m.id))
 		l.release(m)
 		return
 	}
@@ -86,7 +83,7 @@ func (l *Loop) finishRecipients(m *message, corrupt bool) {
 		if err := l.loadMore(m); err != nil {
 			var fe *queue.FileError
 			if errors.As(err, &fe) {
-				l.saveCorrupt(m.id, err)
+				l.setFatal(l.saveCorrupt(m.id, err))
 				l.release(m)
 				return
 			}
@@ -99,12 +96,15 @@ func (l *Loop) finishRecipients(m *message, corrupt bool) {
 	}
 	if l.closeNeedsNotice(m) {
 		l.workers.start(func() {
-			l.closeAttempt(m)
-			l.post(func() { l.release(m) })
+			err := l.closeAttempt(m)
+			l.post(func() {
+				l.setFatal(err)
+				l.release(m)
+			})
 		})
 		return
 	}
-	l.closeAttempt(m)
+	l.setFatal(l.closeAttempt(m))
 	l.release(m)
 }
 
@@ -154,8 +154,9 @@ func (l *Loop) loadMore(m *message) error {
 // closeAttempt sends the trace report, returns expired mail, sends a due
 // delay warning, then either removes the file or defers it with a backoff
 // time stamp, after qmgr_active_done_25_generic and
-// qmgr_active_done_3_generic.
-func (l *Loop) closeAttempt(m *message) {
+// qmgr_active_done_3_generic. The error is fatal: the queue cannot be
+// updated.
+func (l *Loop) closeAttempt(m *message) error {
 	d := m.data
 	if d.TraceFlags&(flagUserVerify|flagRecord|flagDelaySent) != 0 || d.ReadFlags&readFlagNotifySuccess != 0 {
 		req := l.flushRequest(m)
@@ -191,27 +192,24 @@ func (l *Loop) closeAttempt(m *message) {
 	}
 
 	if m.retry {
-		// Whole seconds, as utime(2) stamps them in the C program.
 		delay := l.cfg.MinimalBackoffTime
 		if !d.CreateTime.IsZero() {
 			delay = time.Duration(now.Unix()-d.CreateTime.Unix()) * time.Second
 			delay = min(delay, l.cfg.MaximalBackoffTime)
 			delay = max(delay, l.cfg.MinimalBackoffTime)
 		}
-		next := time.Unix(now.Unix(), 0).Add(delay)
-		if err := l.dir.SetTime(queue.Active, m.id, next); err != nil {
-			l.log.Warning("%s: update time of %s: %v", m.id, l.dir.Path(queue.Active, m.id), err)
-		}
-		if err := l.dir.Move(m.id, queue.Active, queue.Deferred); err != nil {
-			l.log.Warning("%s: rename from %s to %s: %v", m.id, queue.Active, queue.Deferred, err)
-		}
-		return
+		return l.postpone(m.id, queue.Active, queue.Deferred, delay)
 	}
-	if err := l.dir.Remove(queue.Active, m.id); err != nil {
-		l.log.Warning("%s: remove %s from %s: %v", m.id, m.id, queue.Active, err)
-		return
+	err := l.dir.Remove(queue.Active, m.id)
+	switch {
+	case err == nil:
+		l.log.Removed(string(m.id))
+	case errors.Is(err, fs.ErrNotExist):
+		l.log.Warning("qmgr_active_done_3_generic: remove %s from %s: %s", m.id, queue.Active, strerror(err))
+	default:
+		return fatalf("qmgr_active_done_3_generic: remove %s from %s: %s", m.id, queue.Active, strerror(err))
 	}
-	l.log.Removed(string(m.id))
+	return nil
 }
 
 // readFlagNotifySuccess is the size-record bit saying some recipient asked

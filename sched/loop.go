@@ -86,6 +86,10 @@ type Loop struct {
 
 	ctx     context.Context
 	workers workerGroup
+
+	// fatal is the first error that must stop the process, because the
+	// queue directory cannot be updated; Run returns it.
+	fatal error
 }
 
 // New builds a Loop; call Run to start it.
@@ -137,6 +141,9 @@ func (l *Loop) Run(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
+		if l.fatal != nil {
+			return l.fatal
+		}
 		l.allocateAgents()
 		took, fromIncoming, err := l.feed()
 		if err != nil {
@@ -220,6 +227,13 @@ func (l *Loop) scheduleDeferredScan() {
 		l.requestScan(&l.deferred, 0, true)
 		l.scheduleDeferredScan()
 	})
+}
+
+// setFatal records an error that must stop the loop; the first one wins.
+func (l *Loop) setFatal(err error) {
+	if err != nil && l.fatal == nil {
+		l.fatal = err
+	}
 }
 
 // fatalf builds the error that makes Run return; main logs it as fatal.

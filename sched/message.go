@@ -100,10 +100,10 @@ func (l *Loop) importFile(s *scan, id queue.ID) error {
 	}
 	if err := l.dir.Move(id, s.queue, queue.Active); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			l.log.Warning("%s: rename from %s to %s: %v", id, s.queue, queue.Active, err)
+			l.log.Warning("qmgr_active_feed: %s: rename from %s to %s: %s", id, s.queue, queue.Active, strerror(err))
 			return nil
 		}
-		return fatalf("%s: rename from %s to %s: %w", id, s.queue, queue.Active, err)
+		return fatalf("qmgr_active_feed: %s: rename from %s to %s: %s", id, s.queue, queue.Active, strerror(err))
 	}
 
 	f, err := l.dir.Open(queue.Active, id)
@@ -191,14 +191,25 @@ func (l *Loop) batchLimit() int {
 
 // postpone puts a file back into a queue with a time stamp delay from now.
 func (l *Loop) postpone(id queue.ID, from, to string, delay time.Duration) error {
-	if err := l.dir.SetTime(from, id, time.Unix(l.now().Unix(), 0).Add(delay)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		l.log.Warning("%s: update time: %v", id, err)
+	// Whole seconds, as utime(2) stamps them in the C program.
+	next := time.Unix(l.now().Unix(), 0).Add(delay)
+	if err := l.dir.SetTime(from, id, next); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fatalf("qmgr_active_defer: update %s time stamps: %s", l.dir.RelPath(from, id), strerror(err))
 	}
-	return l.moveFile(id, from, to)
+	err := l.dir.Move(id, from, to)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, fs.ErrNotExist):
+		l.log.Warning("qmgr_active_defer: rename %s from %s to %s: %s", id, from, to, strerror(err))
+		return nil
+	default:
+		return fatalf("qmgr_active_defer: rename %s from %s to %s: %s", id, from, to, strerror(err))
+	}
 }
 
-// saveCorrupt moves an unreadable file from active to corrupt with the
-// warnings the C program logs, after qmgr_active_corrupt.
+// saveCorrupt logs why a file could not be read and moves it from active
+// to corrupt.
 func (l *Loop) saveCorrupt(id queue.ID, readErr error) error {
 	var fe *queue.FileError
 	if errors.As(readErr, &fe) {
@@ -208,8 +219,28 @@ func (l *Loop) saveCorrupt(id queue.ID, readErr error) error {
 	} else {
 		l.log.Warning("%s: %v", id, readErr)
 	}
-	l.log.SavedCorrupt(string(id), queue.Active)
-	return l.moveFile(id, queue.Active, queue.Corrupt)
+	return l.moveCorrupt(id)
+}
+
+// moveCorrupt moves a file from active to corrupt, after
+// qmgr_active_corrupt: the warning follows a successful rename only, and a
+// file that is gone (postsuper removed it) is no corrupt file at all.
+func (l *Loop) moveCorrupt(id queue.ID) error {
+	err := l.dir.Move(id, queue.Active, queue.Corrupt)
+	switch {
+	case err == nil:
+		l.log.SavedCorrupt(string(id), queue.Active)
+		return nil
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	default:
+		return fatalf("qmgr_active_corrupt: save corrupt file queue %s id %s: %s", queue.Active, id, strerror(err))
+	}
+}
+
+// strerror returns the C library's text for the system error in err.
+func strerror(err error) string {
+	return attr.Strerror(err)
 }
 
 // hasLog reports whether a non-empty bounce, defer or trace log exists.

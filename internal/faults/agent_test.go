@@ -159,6 +159,14 @@ func TestAgent_MisbehavingReplyDefersMail(t *testing.T) {
 						}
 						assert.Zero(t, corruptCount(t, inst), "files in corrupt")
 						assert.Len(t, qmgrPIDs(inst), 1, "qmgr processes")
+						if tc.reply != nil {
+							// postlogd may write the last warning a moment
+							// after the file reached its queue.
+							require.Eventually(t, func() bool {
+								got := agentLines(t, inst, ids[0])
+								return len(got) > 0 && strings.Contains(got[len(got)-1], "fake")
+							}, 10*time.Second, 50*time.Millisecond, "qmgr warnings about the fake transport")
+						}
 						mu.Lock()
 						lines[impl.name] = agentLines(t, inst, ids[0])
 						mu.Unlock()
