@@ -9,6 +9,12 @@ FUZZTIME ?= 10s
 # so the system's own Postfix stays unconfigured and stopped) and gcc, which
 # go test -race needs, when either is missing, then downloads the Go modules.
 deps:
+	@if ! command -v $(GO) >/dev/null; then \
+		echo "make deps: no Go toolchain on the PATH: install Go 1.26 or later" >&2; exit 1; \
+	fi
+	@if ! $(GO) list -m >/dev/null 2>&1; then \
+		echo "make deps: $$($(GO) version) cannot build this module: install Go 1.26 or later" >&2; exit 1; \
+	fi
 	@if [ "$$(id -u)" != 0 ]; then \
 		echo "make deps: must run as root: it installs the postfix package with apt-get, and the tests start Postfix instances" >&2; \
 		exit 1; \

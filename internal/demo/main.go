@@ -120,6 +120,14 @@ func report(inst *testbed.Instance, sink *testbed.Sink) error {
 	}
 	fmt.Printf("\nqueue manager log lines (%d, from %s):\n", len(lines), inst.MaillogPath)
 	fmt.Println(strings.Join(lines, "\n"))
+
+	// The delivery agents log where each message went.
+	deliveries, err := inst.LogLines("status=sent")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\ndelivery agent log lines (%d, smtp to the sink, local to the mailbox):\n", len(deliveries))
+	fmt.Println(strings.Join(deliveries, "\n"))
 	return nil
 }
 

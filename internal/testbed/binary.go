@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"time"
 )
 
 // QmgrBinaryEnv names an environment variable that, when set, gives the
@@ -28,6 +29,7 @@ func OurQmgr(t TB) string {
 		return path
 	}
 	buildOnce.Do(func() {
+		removeStaleBuilds(time.Hour)
 		dir, err := os.MkdirTemp("", "oqmgr-test-bin-")
 		if err != nil {
 			buildError = fmt.Errorf("build oqmgr-go/cmd/oqmgr: %w", err)
@@ -43,4 +45,17 @@ func OurQmgr(t TB) string {
 		t.Fatalf("%v", buildError)
 	}
 	return builtPath
+}
+
+// removeStaleBuilds deletes the binaries that earlier test processes built
+// and left behind, once they are older than age; a test process cannot
+// remove its own build, because other tests of it may still run the file.
+func removeStaleBuilds(age time.Duration) {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "oqmgr-test-bin-*"))
+	for _, dir := range dirs {
+		info, err := os.Stat(dir)
+		if err == nil && time.Since(info.ModTime()) > age {
+			os.RemoveAll(dir)
+		}
+	}
 }
