@@ -273,9 +273,7 @@ func (h *harness) queueMessage(b queue.Builder) queue.ID {
 	if len(b.Content) == 0 {
 		b.Content = []string{"Subject: test", "", "body"}
 	}
-	path := h.dir.Path(queue.Incoming, id)
-	require.NoError(h.t, b.WriteFile(path))
-	require.NoError(h.t, os.Chmod(path, 0o700))
+	require.NoError(h.t, writeReady(h.dir.Path(queue.Incoming, id), b.Bytes()))
 	return id
 }
 
@@ -329,10 +327,16 @@ func recipients(addrs ...string) []queue.BuildRecipient {
 	return out
 }
 
-// writeReady writes a file with the mode of a finished queue file.
+// writeReady writes a file with the mode of a finished queue file. It is
+// built under another name and renamed into place, so a running loop
+// never reads it half written.
 func writeReady(path string, data []byte) error {
-	if err := os.WriteFile(path, data, 0o700); err != nil {
+	tmp := filepath.Join(filepath.Dir(filepath.Dir(path)), "."+filepath.Base(path)+".tmp")
+	if err := os.WriteFile(tmp, data, 0o700); err != nil {
 		return err
 	}
-	return os.Chmod(path, 0o700)
+	if err := os.Chmod(tmp, 0o700); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }

@@ -3,6 +3,7 @@ package sched
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"oqmgr-go/conf"
@@ -67,9 +68,12 @@ type Loop struct {
 	flow     FlowControl
 	now      func() time.Time
 
-	// triggers carries trigger requests from the trigger server; the
-	// server sends, nobody closes.
-	triggers chan trigger.Request
+	// pending collects trigger requests that arrived since the loop last
+	// looked, ORed together as qmgr_trigger_event collapses them; kick
+	// (capacity one) wakes the loop. Only these two fields are shared.
+	pendingMu sync.Mutex
+	pending   trigger.Request
+	kick      chan struct{}
 	// events carries agent, delivery and end-of-attempt results from the
 	// goroutines the loop starts; they send, nobody closes.
 	events chan func()
@@ -106,7 +110,7 @@ func New(o Options) *Loop {
 		peers:         o.Peers,
 		flow:          o.Flow,
 		now:           now,
-		triggers:      make(chan trigger.Request, 64),
+		kick:          make(chan struct{}, 1),
 		events:        make(chan func(), 256),
 		messages:      make(map[queue.ID]*message),
 		transports:    make(map[string]*transportState),
@@ -117,10 +121,27 @@ func New(o Options) *Loop {
 }
 
 // Trigger passes one decoded trigger buffer to the loop. It is safe to call
-// from any goroutine and never blocks for long: when the loop is busy the
-// request waits in the channel.
+// from any goroutine and does not block: requests that arrive while the
+// loop is busy are merged and applied together.
 func (l *Loop) Trigger(r trigger.Request) {
-	l.triggers <- r
+	l.pendingMu.Lock()
+	l.pending |= r
+	l.pendingMu.Unlock()
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+}
+
+// takeTriggers applies the requests collected since the last call.
+func (l *Loop) takeTriggers() {
+	l.pendingMu.Lock()
+	r := l.pending
+	l.pending = 0
+	l.pendingMu.Unlock()
+	if r != 0 {
+		l.handleTrigger(r)
+	}
 }
 
 // Run recovers files left in active by an earlier process, starts both
@@ -163,8 +184,8 @@ func (l *Loop) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case r := <-l.triggers:
-			l.handleTrigger(r)
+		case <-l.kick:
+			l.takeTriggers()
 		case fn := <-l.events:
 			fn()
 		case <-timer.C:
@@ -179,8 +200,8 @@ func (l *Loop) drainEvents(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case r := <-l.triggers:
-			l.handleTrigger(r)
+		case <-l.kick:
+			l.takeTriggers()
 		case fn := <-l.events:
 			fn()
 		default:

@@ -4,10 +4,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -125,21 +123,14 @@ func TestOqmgr_CorruptFileIsSetAside(t *testing.T) {
 	inst := startInstance(t, testbed.Options{RelayPort: sink.Port})
 
 	const id = "ABCDE123456"
-	path := filepath.Join(inst.QueueDir, "incoming", id)
-	require.NoError(t, os.WriteFile(path, []byte("this is not a queue file\n"), 0o700))
-	require.NoError(t, os.Chmod(path, 0o700))
-	postfix, err := user.Lookup("postfix")
-	require.NoError(t, err)
-	uid, _ := strconv.Atoi(postfix.Uid)
-	gid, _ := strconv.Atoi(postfix.Gid)
-	require.NoError(t, os.Chown(path, uid, gid))
+	require.NoError(t, inst.PlaceQueueFile("incoming", id, []byte("this is not a queue file\n"), 0o700))
 	require.NoError(t, inst.Kick("I"))
 
 	require.NoError(t, inst.SubmitSMTP("sender@example.org", []string{"rcpt@example.net"}, "Subject: fine\n\nbody\n"))
 	require.NoError(t, sink.WaitDelivered(1, 30*time.Second))
 	require.NoError(t, inst.WaitLog(`saving corrupt file "`+id+`" from queue "active" to queue "corrupt"`, 30*time.Second))
 
-	_, err = os.Stat(filepath.Join(inst.QueueDir, "corrupt", id))
+	_, err := os.Stat(filepath.Join(inst.QueueDir, "corrupt", id))
 	assert.NoError(t, err, "corrupt file kept in the corrupt queue")
 	require.NoError(t, inst.WaitQueueEmpty(30*time.Second))
 }

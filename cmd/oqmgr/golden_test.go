@@ -4,10 +4,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/user"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -52,13 +50,7 @@ func runGoldenScenario(t *testing.T, program string) string {
 	require.NoError(t, sink.WaitDelivered(2, 30*time.Second))
 	require.NoError(t, inst.WaitQueueEmpty(30*time.Second))
 
-	path := filepath.Join(inst.QueueDir, "incoming", corruptID)
-	require.NoError(t, os.WriteFile(path, []byte("this is not a queue file\n"), 0o700))
-	postfix, err := user.Lookup("postfix")
-	require.NoError(t, err)
-	uid, _ := strconv.Atoi(postfix.Uid)
-	gid, _ := strconv.Atoi(postfix.Gid)
-	require.NoError(t, os.Chown(path, uid, gid))
+	require.NoError(t, inst.PlaceQueueFile("incoming", corruptID, []byte("this is not a queue file\n"), 0o700))
 	require.NoError(t, inst.Kick("I"))
 	require.NoError(t, inst.WaitLog(`to queue "corrupt"`, 30*time.Second))
 	// The reason follows the "saving corrupt file" line.

@@ -83,10 +83,14 @@ func writeReady(t *testing.T, path string, data []byte, mode os.FileMode) {
 	if mode == 0 {
 		mode = 0o700
 	}
-	require.NoError(t, os.WriteFile(path, data, mode))
-	require.NoError(t, os.Chmod(path, mode))
+	// Build the file beside the queue and rename it into place, so a
+	// running queue manager never sees it half made.
+	tmp := filepath.Join(filepath.Dir(filepath.Dir(filepath.Dir(path))), filepath.Base(path)+".tmp")
+	require.NoError(t, os.WriteFile(tmp, data, mode))
+	require.NoError(t, os.Chmod(tmp, mode))
 	uid, gid := postfixIDs(t)
-	require.NoError(t, os.Lchown(path, uid, gid))
+	require.NoError(t, os.Lchown(tmp, uid, gid))
+	require.NoError(t, os.Rename(tmp, path))
 }
 
 func damagedFiles() []damagedFile {

@@ -277,3 +277,24 @@ func CheckEnvironment() error {
 	}
 	return nil
 }
+
+// PlaceQueueFile puts a file into one of the instance's queues as cleanup
+// would leave it: owned by the mail owner with the given mode (0700 marks
+// it ready). It is built beside the queue directory and renamed into
+// place, so a running queue manager never sees it half made.
+func (i *Instance) PlaceQueueFile(queue, id string, data []byte, mode os.FileMode) error {
+	tmp := filepath.Join(i.Dir, id+".tmp")
+	if err := os.WriteFile(tmp, data, mode); err != nil {
+		return fmt.Errorf("place queue file %s: %w", id, err)
+	}
+	if err := os.Chmod(tmp, mode); err != nil {
+		return fmt.Errorf("place queue file %s: %w", id, err)
+	}
+	if err := chownToUser(tmp, "postfix"); err != nil {
+		return fmt.Errorf("place queue file %s: %w", id, err)
+	}
+	if err := os.Rename(tmp, filepath.Join(i.QueueDir, queue, id)); err != nil {
+		return fmt.Errorf("place queue file %s: %w", id, err)
+	}
+	return nil
+}
