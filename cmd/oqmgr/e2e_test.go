@@ -197,8 +197,12 @@ func TestOqmgr_UnreachableBounceKeepsMail(t *testing.T) {
 		"bounce2/unix=bounce2 unix - - n - 0 bounce").CombinedOutput()
 	require.NoError(t, err, "postconf -M: %s", out)
 	require.NoError(t, inst.Reload())
-	require.NoError(t, exec.Command("postqueue", "-c", inst.ConfigDir, "-f").Run())
-	require.NoError(t, inst.WaitQueueEmpty(60*time.Second))
+	// A flush may still reach the old process before master has handled
+	// the reload, so flush until the new one has sent the notice.
+	require.Eventually(t, func() bool {
+		_ = exec.Command("postqueue", "-c", inst.ConfigDir, "-f").Run()
+		return inst.WaitQueueEmpty(time.Second) == nil
+	}, 60*time.Second, 100*time.Millisecond, "the deferred message is flushed after the reload")
 	mailbox, err := inst.MailboxMessages(inst.LocalUser)
 	require.NoError(t, err)
 	assert.Equal(t, 1, mailbox, "the non-delivery notice in the sender's mailbox")
