@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -365,6 +366,7 @@ func (d *daemon) serve() int {
 		// After a reload master starts the next process right away, so
 		// give Run only a moment to wind down.
 		time.Sleep(exitGrace)
+		wakeSuccessor(d.serviceType, d.serviceName)
 		d.log.Close()
 		os.Exit(0)
 	}()
@@ -422,7 +424,18 @@ func (d *daemon) serve() int {
 		}
 	default:
 	}
+	if masterClosed() {
+		wakeSuccessor(d.serviceType, d.serviceName)
+	}
 	return 0
+}
+
+// masterClosed reports whether master's status channel has turned
+// readable, which means master closed it (reload) or went away.
+func masterClosed() bool {
+	fds := []unix.PollFd{{Fd: int32(master.StatusFD), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, 0)
+	return err == nil && n > 0 && fds[0].Revents&(unix.POLLIN|unix.POLLHUP) != 0
 }
 
 // isTerminal reports whether fd is a terminal, like isatty(3).
@@ -443,4 +456,36 @@ func unwrapErrno(err error) error {
 		return errno
 	}
 	return err
+}
+
+// wakeSuccessor leaves one wakeup request on the service's own endpoint as
+// the process exits after master closed the status channel.
+//
+// NOTE: this goes beyond the C program. After a reload master sends the
+// new process its first wakeup at once; when the old process takes that
+// connection before it notices the closed channel, master starts no new
+// process until the next wakeup (300 s with Debian's master.cf), and mail
+// waits in active meanwhile. The request left here makes master start the
+// successor now; at worst it causes one extra incoming scan.
+func wakeSuccessor(serviceType, serviceName string) {
+	for _, class := range []string{"public", "private"} {
+		path := class + "/" + serviceName
+		if serviceType == "fifo" {
+			f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+			if err != nil {
+				continue
+			}
+			_, _ = f.Write([]byte("W"))
+			f.Close()
+			return
+		}
+		conn, err := net.DialTimeout("unix", path, time.Second)
+		if err != nil {
+			continue
+		}
+		_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = conn.Write([]byte("W\x00"))
+		conn.Close()
+		return
+	}
 }
