@@ -177,8 +177,8 @@ func (l *Loop) resolveRecipient(m *message, rcpt *queue.Recipient) (transport.Re
 	return res, true
 }
 
-// resolve asks trivial-rewrite, retrying once a second while it cannot be
-// reached, as resolve_clnt does. It gives up only when the loop stops; the
+// resolve queries trivial-rewrite, retrying once a second while it cannot
+// be reached, as resolve_clnt does. It gives up only when the loop stops; the
 // message then stays in active and a later process picks it up.
 func (l *Loop) resolve(m *message, address string) (transport.Resolution, bool) {
 	verify := m.data.TraceFlags&flagMTAVerify != 0

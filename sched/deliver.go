@@ -97,7 +97,7 @@ func (l *Loop) dispatch(tr *transportState, agent Agent) {
 	e := l.selectEntry(q)
 	req := l.deliveryRequest(e)
 	l.workers.start(func() {
-		// daemon_timeout guards against an agent that never answers.
+		// daemon_timeout guards against an agent that never replies.
 		ctx, cancel := context.WithTimeout(l.ctx, l.cfg.DaemonTimeout)
 		defer cancel()
 		reply, err := agent.Deliver(ctx, req)
@@ -232,7 +232,7 @@ func (l *Loop) deliveryDone(e *entry, reply transport.DeliveryReply, err error) 
 	l.entryDone(e, true)
 }
 
-// entryDone forgets an entry that was delivered (busy) or handed elsewhere
+// entryDone removes an entry that was delivered (busy) or handed elsewhere
 // (todo), after qmgr_entry_done.
 func (l *Loop) entryDone(e *entry, busy bool) {
 	q := e.queue

@@ -19,7 +19,7 @@ const (
 
 // finish runs the end of a delivery attempt once a message has no entries
 // left, after qmgr_active_done and its continuations. Requests to bounce(8)
-// run on a worker, so the loop never waits for them; the cheap steps (a
+// run on a worker, so the loop never waits for them. The cheap steps (a
 // stat, a rename, an unlink) run on the loop. The message stays in core,
 // counting against the active limit, until the attempt is over.
 func (l *Loop) finish(m *message) {
@@ -281,7 +281,7 @@ func (l *Loop) markWarned(m *message) {
 	}
 }
 
-// release forgets a message whose attempt is over.
+// release removes a message whose attempt is over from core.
 func (l *Loop) release(m *message) {
 	delete(l.messages, m.id)
 	if m.data.TraceFlags&flagMTAVerify != 0 {

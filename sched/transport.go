@@ -23,9 +23,9 @@ func (l *Loop) findTransport(name string) *transportState {
 		l.log.Warning("%s", w)
 	}
 	if err != nil {
-		// Postfix treats a bad per-transport value as fatal at the time the
-		// transport is first used; we log it and keep the defaults so that
-		// mail for other transports keeps moving.
+		// Postfix treats a bad per-transport value as fatal when the
+		// transport is first used. We log it and keep the defaults, so mail
+		// for other transports keeps moving.
 		l.log.Warning("transport %s: %v", name, err)
 	}
 	tr := &transportState{name: name, limits: limits, queues: make(map[string]*destQueue)}
@@ -125,7 +125,7 @@ func (l *Loop) deferTodo(q *destQueue, dsn transport.DSN) {
 	l.discardIfIdle(q)
 }
 
-// reviveAll forgets every dead transport and destination (trigger F).
+// reviveAll revives every dead transport and destination (trigger F).
 func (l *Loop) reviveAll() {
 	for _, tr := range l.transportOrder {
 		if tr.dead {

@@ -25,7 +25,7 @@ type transportState struct {
 	order  []*destQueue // round-robin order of queue selection
 
 	dead        bool
-	reason      transport.DSN // why it is dead
+	reason      transport.DSN // the reason the transport is dead
 	reviveTimer *timerHandle
 	rateLocked  bool // a _transport_rate_delay pause is in progress
 	pending     int  // agent connections requested but not yet ready
@@ -44,7 +44,7 @@ type destQueue struct {
 	failCohorts  float64
 	todo         []*entry // oldest first; selection takes the oldest
 	busy         []*entry
-	reason       transport.DSN // why the queue is dead
+	reason       transport.DSN // the reason the queue is dead
 	reviveTimer  *timerHandle
 	cacheFlags   int // CONN_LOAD and CONN_STORE bits for the next request
 	lastDone     time.Time
@@ -54,14 +54,9 @@ type destQueue struct {
 func (q *destQueue) ready() bool { return q.window > 0 }
 func (q *destQueue) dead() bool  { return q.window == windowDead }
 
-// feedbackValue evaluates a feedback expression against the current window.
-func feedbackValue(f conf.Feedback, window int) float64 {
-	return f.Value(window)
-}
-
 // unthrottleQueue gives a destination another chance after a delivery that
-// reported no trouble, after qmgr_queue_unthrottle: it revives a dead queue,
-// and otherwise applies positive feedback while the window is below the
+// reported no trouble, after qmgr_queue_unthrottle. It revives a dead queue.
+// Otherwise it applies positive feedback while the window is below the
 // transport limit and within the initial concurrency of the busy count.
 func (l *Loop) unthrottleQueue(q *destQueue) {
 	limits := q.transport.limits
@@ -83,7 +78,7 @@ func (l *Loop) unthrottleQueue(q *destQueue) {
 
 	if limits.ConcurrencyLimit == 0 || limits.ConcurrencyLimit > q.window {
 		if q.window < len(q.busy)+limits.InitialConcurrency {
-			feedback := feedbackValue(limits.PositiveFeedback, q.window)
+			feedback := limits.PositiveFeedback.Value(q.window)
 			l.logFeedback("qmgr_queue_unthrottle", q, feedback)
 			q.success += feedback
 			for q.success+feedback/2 >= 1 {
@@ -113,7 +108,7 @@ func (l *Loop) throttleQueue(q *destQueue, dsn transport.DSN) {
 	}
 
 	if q.ready() {
-		feedback := feedbackValue(limits.NegativeFeedback, q.window)
+		feedback := limits.NegativeFeedback.Value(q.window)
 		l.logFeedback("qmgr_queue_throttle", q, feedback)
 		q.failure -= feedback
 		for q.failure-feedback/2 < 0 {
@@ -148,8 +143,8 @@ func (l *Loop) suspendQueue(q *destQueue, delay time.Duration) {
 	})
 }
 
-// discardIfIdle forgets a ready queue that has nothing to do. Dead queues
-// stay: they are the dead-destination cache.
+// discardIfIdle removes a ready queue that has nothing to do. Dead queues
+// stay, because they are the dead-destination cache.
 func (l *Loop) discardIfIdle(q *destQueue) {
 	if !q.ready() || len(q.todo) > 0 || len(q.busy) > 0 {
 		return

@@ -462,11 +462,11 @@ func unwrapErrno(err error) error {
 // the process exits after master closed the status channel.
 //
 // NOTE: this goes beyond the C program. After a reload master sends the
-// new process its first wakeup at once; when the old process takes that
+// new process its first wakeup at once. When the old process takes that
 // connection before it notices the closed channel, master starts no new
 // process until the next wakeup (300 s with Debian's master.cf), and mail
 // waits in active meanwhile. The request left here makes master start the
-// successor now; at worst it causes one extra incoming scan.
+// successor now. At worst it causes one extra incoming scan.
 func wakeSuccessor(serviceType, serviceName string) {
 	for _, class := range []string{"public", "private"} {
 		path := class + "/" + serviceName

@@ -48,7 +48,7 @@ func OurQmgr(t TB) string {
 }
 
 // removeStaleBuilds deletes the binaries that earlier test processes built
-// and left behind, once they are older than age; a test process cannot
+// and left behind, once they are older than age. A test process cannot
 // remove its own build, because other tests of it may still run the file.
 func removeStaleBuilds(age time.Duration) {
 	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "oqmgr-test-bin-*"))
