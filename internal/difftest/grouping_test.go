@@ -55,10 +55,12 @@ func TestRecipientLimitOne_QueuePerRecipient(t *testing.T) {
 	Compare(t, sc, func(t *testing.T, o *Observation) {
 		logFigures(t, o)
 		// Each recipient is its own queue, so the concurrency limit of 1
-		// applies per recipient and all six deliveries run at once.
+		// applies per recipient and deliveries overlap. How many overlap
+		// depends on how fast master starts smtp processes: on a loaded
+		// machine the C oqmgr was seen with five of six at once.
 		assert.Equal(t, map[string]int{"smtp sent 2.0.0": messages}, o.StatusCounts())
 		assert.Equal(t, []int{1, 1, 1, 1, 1, 1}, o.Received["slow"], "recipients per message at the sink")
-		assert.Equal(t, messages, o.MaxConnections("slow"), "highest concurrency at the sink")
+		assert.Greater(t, o.MaxConnections("slow"), 1, "highest concurrency at the sink")
 	})
 }
 
