@@ -72,6 +72,7 @@ type fakePeers struct {
 	notices     []transport.NotifyRequest
 	notifySvc   []string
 	down        map[string]bool   // transports whose socket is missing
+	stalled     map[string]bool   // transports whose agents never announce themselves
 	siteTrouble map[string]string // nexthop -> reason
 	decide      func(transportName, nexthop, rcpt string) outcome
 	busy        map[string]int // nexthop -> deliveries in progress
@@ -83,6 +84,7 @@ func newFakePeers(dir *queue.Dir) *fakePeers {
 	return &fakePeers{
 		dir:         dir,
 		down:        map[string]bool{},
+		stalled:     map[string]bool{},
 		siteTrouble: map[string]string{},
 		busy:        map[string]int{},
 		maxBusy:     map[string]int{},
@@ -90,11 +92,18 @@ func newFakePeers(dir *queue.Dir) *fakePeers {
 	}
 }
 
-func (p *fakePeers) DialAgent(_ context.Context, name string) (Agent, error) {
+func (p *fakePeers) DialAgent(ctx context.Context, name string) (Agent, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.down[name] {
+	down, stalled := p.down[name], p.stalled[name]
+	p.mu.Unlock()
+	if down {
 		return nil, fmt.Errorf("connect to transport private/%s: No such file or directory", name)
+	}
+	if stalled {
+		// Like a connection that waits in the listen backlog of a service
+		// that master has throttled.
+		<-ctx.Done()
+		return nil, ctx.Err()
 	}
 	return &fakeAgent{peers: p, transport: name}, nil
 }

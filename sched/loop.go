@@ -145,12 +145,18 @@ func (l *Loop) takeTriggers() {
 }
 
 // Run recovers files left in active by an earlier process, starts both
-// scans and schedules until ctx ends. Deliveries in progress are abandoned
-// at exit, as the C oqmgr does: the agents finish them and a later process
-// finds the files still locked.
+// scans and schedules until ctx ends or a fatal error stops it. Deliveries
+// and agent connections in progress are abandoned at exit, as the C oqmgr
+// does: the agents finish them and a later process finds the files still
+// locked.
 func (l *Loop) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
 	l.ctx = ctx
+	// Deferred calls run last first: the workers are cancelled before Run
+	// waits for them, so that an agent that never replies cannot keep a
+	// fatal error from reaching the caller.
 	defer l.workers.wait()
+	defer cancel()
 
 	if err := l.recoverActive(); err != nil {
 		return err

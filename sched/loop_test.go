@@ -1,7 +1,10 @@
 package sched
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -368,4 +371,31 @@ func TestLoop_ExitLeavesUnresolvedMailInActive(t *testing.T) {
 	assert.True(t, inActive, "the next process starts the attempt over from active")
 	_, inDeferred := h.fileIn(queue.Deferred, id)
 	assert.False(t, inDeferred, "no backoff for an attempt that never ran")
+}
+
+func TestLoop_FatalExitSkipsStalledAgent(t *testing.T) {
+	h := newHarness(t, nil)
+	// A service master has throttled: the connection waits in its listen
+	// backlog and the agent never announces itself.
+	h.peers.stalled["smtp"] = true
+	h.peers.decide = func(string, string, string) outcome { return deferred }
+	stalled := h.queueMessage(queue.Builder{Sender: "sender@example.org", Recipients: recipients("user@remote.test")})
+	// The deferred queue cannot take the other message, so closing its
+	// attempt fails, which ends the queue manager.
+	deferredDir := filepath.Join(h.root, queue.Deferred)
+	require.NoError(t, os.Remove(deferredDir))
+	require.NoError(t, os.WriteFile(deferredDir, nil, 0o600))
+	failing := h.queueMessage(queue.Builder{Sender: "sender@example.org", Recipients: recipients("user@local.test")})
+
+	done := make(chan error, 1)
+	go func() { done <- h.loop.Run(context.Background()) }()
+	select {
+	case err := <-done:
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), string(failing), "the fatal error names the queue id")
+	case <-time.After(10 * time.Second):
+		t.Fatalf("Run still waits for the stalled agent 10s after the fatal error; log:\n%s", h.log)
+	}
+	_, inActive := h.fileIn(queue.Active, stalled)
+	assert.True(t, inActive, "the message waiting for the stalled agent stays in active")
 }

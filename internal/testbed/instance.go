@@ -44,6 +44,10 @@ type Options struct {
 	QmgrArgs string
 	// ServiceType is the qmgr entry's type: "unix" (the default) or "fifo".
 	ServiceType string
+	// QueueFSSize, when set, gives the instance a file system of its own of
+	// that size (a truncate(1) size such as "64M") as its queue directory,
+	// which BreakQueueFS, RepairQueueFS and FillQueueFS act on.
+	QueueFSSize string
 	// RelayPort is the loopback port of the SMTP server that receives all
 	// non-local mail, normally a Sink's Port. When zero, a free port with no
 	// listener is used, so non-local mail is deferred.
@@ -64,8 +68,9 @@ type Instance struct {
 	LocalUser   string // system user whose mail local(8) delivers
 	LocalDomain string // myhostname, listed in mydestination
 
-	mu   sync.Mutex
-	slot *slot // nil after Close
+	mu      sync.Mutex
+	slot    *slot // nil after Close
+	queueFS bool  // QueueDir is a file system of its own (queuefs.go)
 }
 
 // Create builds a stopped instance in a free slot directory. Call Close when
@@ -101,6 +106,7 @@ func Create(o Options) (*Instance, error) {
 		slot:        s,
 	}
 	if err := i.build(o); err != nil {
+		_ = i.unmountQueueFS()
 		s.release()
 		return nil, fmt.Errorf("build instance in %s: %w", s.dir, err)
 	}
@@ -141,6 +147,11 @@ func (i *Instance) build(o Options) error {
 	}
 	if err := chownToUser(i.DataDir, "postfix"); err != nil {
 		return err
+	}
+	if o.QueueFSSize != "" {
+		if err := i.mountQueueFS(o.QueueFSSize); err != nil {
+			return err
+		}
 	}
 
 	// master runs $daemon_directory/<command>, so the binary under test
@@ -239,6 +250,9 @@ func (i *Instance) Close(keepFiles bool) error {
 		return nil
 	}
 	err := i.Stop()
+	if err == nil && !keepFiles {
+		err = i.unmountQueueFS()
+	}
 	if err == nil && !keepFiles {
 		if rmErr := os.RemoveAll(i.Dir); rmErr != nil {
 			err = fmt.Errorf("remove instance %s: %w", i.Dir, rmErr)

@@ -76,6 +76,11 @@ func claimSlot() (*slot, error) {
 			s.release()
 			return nil, err
 		}
+		// A kept instance may still have its own queue file system.
+		if err := unmountIfMounted(filepath.Join(name, "queue")); err != nil {
+			s.release()
+			return nil, err
+		}
 		if err := os.RemoveAll(name); err != nil {
 			s.release()
 			return nil, fmt.Errorf("empty slot %s: %w", name, err)
