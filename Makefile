@@ -6,8 +6,9 @@ FUZZTIME ?= 10s
 .PHONY: deps build test demo fuzz clean
 
 # deps installs the Debian postfix package (preseeded to "No configuration",
-# so the system's own Postfix stays unconfigured and stopped) and gcc, which
-# go test -race needs, when either is missing, then downloads the Go modules.
+# so the system's own Postfix stays unconfigured and stopped), gcc, which
+# go test -race needs, and e2fsprogs, which the queue file system tests use,
+# when one is missing, then downloads the Go modules.
 deps:
 	@if ! command -v $(GO) >/dev/null; then \
 		echo "make deps: no Go toolchain on the PATH: install Go 1.26 or later" >&2; exit 1; \
@@ -19,14 +20,15 @@ deps:
 		echo "make deps: must run as root: it installs the postfix package with apt-get, and the tests start Postfix instances" >&2; \
 		exit 1; \
 	fi
-	@if [ ! -x /usr/sbin/postfix ] || [ ! -x /usr/sbin/smtp-sink ] || ! command -v gcc >/dev/null; then \
+	@if [ ! -x /usr/sbin/postfix ] || [ ! -x /usr/sbin/smtp-sink ] || ! command -v gcc >/dev/null || \
+		! command -v mkfs.ext4 >/dev/null || ! command -v e2fsck >/dev/null; then \
 		echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections || exit 1; \
 		export DEBIAN_FRONTEND=noninteractive; \
 		if ! apt-get update </dev/null; then \
 			echo "make deps: apt-get update failed: check network access to the Debian mirrors" >&2; exit 1; \
 		fi; \
-		if ! apt-get install -y postfix gcc </dev/null; then \
-			echo "make deps: apt-get install postfix gcc failed: check network access to the Debian mirrors" >&2; exit 1; \
+		if ! apt-get install -y postfix gcc e2fsprogs </dev/null; then \
+			echo "make deps: apt-get install postfix gcc e2fsprogs failed: check network access to the Debian mirrors" >&2; exit 1; \
 		fi; \
 	fi
 	@if ! $(GO) mod download; then \
