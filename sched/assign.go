@@ -187,7 +187,7 @@ func (l *Loop) resolve(m *message, address string) (transport.Resolution, bool) 
 		if err == nil {
 			return res, true
 		}
-		if attempt > 0 {
+		if attempt > 0 || transport.LoggedOnFirstFailure(err) {
 			l.log.Warning("%v", err)
 		}
 		select {

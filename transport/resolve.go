@@ -2,8 +2,11 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"oqmgr-go/internal/attr"
@@ -121,15 +124,13 @@ func (r *Resolver) Resolve(ctx context.Context, sender, address string, verify b
 		attr.Str("recipient", &res.Recipient),
 		attr.Int("flags", &res.Flags),
 	)
-	if err == nil && res.Transport == "" {
-		err = fmt.Errorf("null transport result for: <%s>", address)
-	}
-	if err == nil && res.Recipient == "" && address != "" {
-		err = fmt.Errorf("null recipient result for: <%s>", address)
-	}
 	if err != nil {
 		r.dropLocked()
-		return Resolution{}, fmt.Errorf("problem talking to service %s: %w", r.service, err)
+		return Resolution{}, r.talkError(err)
+	}
+	if res.Transport == "" || res.Recipient == "" && address != "" {
+		r.dropLocked()
+		return Resolution{}, &nullResultError{transport: res.Transport == "", address: address}
 	}
 	if serverFlags != 0 {
 		r.dropLocked()
@@ -165,7 +166,7 @@ func (r *Resolver) Rewrite(ctx context.Context, rule, address string) (string, e
 	err := r.exchange(ctx, &b, attr.Int("flags", &serverFlags), attr.Str("address", &result))
 	if err != nil {
 		r.dropLocked()
-		return "", fmt.Errorf("problem talking to service %s: %w", r.service, err)
+		return "", r.talkError(err)
 	}
 	if serverFlags != 0 {
 		r.dropLocked()
@@ -176,6 +177,68 @@ func (r *Resolver) Rewrite(ctx context.Context, rule, address string) (string, e
 	r.rewriteCacheExpiry = r.now().Add(cacheLifetime)
 	return result, nil
 }
+
+// nullResultError is a reply with an empty transport, or an empty recipient
+// for a non-empty address, worded as the C client's warning.
+type nullResultError struct {
+	transport bool // the transport is empty, else the recipient
+	address   string
+}
+
+func (e *nullResultError) Error() string {
+	field := "recipient"
+	if e.transport {
+		field = "transport"
+	}
+	return "resolve_clnt: null " + field + " result for: <" + e.address + ">"
+}
+
+// LoggedOnFirstFailure reports whether the C client logs a failed resolve
+// request on its first attempt, not only from the second on. It does so for
+// a null result, and for an I/O error other than EPIPE or ENOENT, the errors
+// that a server which closed an idle connection causes.
+func LoggedOnFirstFailure(err error) bool {
+	var null *nullResultError
+	if errors.As(err, &null) {
+		return true
+	}
+	var talk *talkError
+	if !errors.As(err, &talk) {
+		return false
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno != syscall.EPIPE && errno != syscall.ENOENT
+	}
+	return errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// talkError wraps a failed exchange in the warning text of the C client,
+// "problem talking to service rewrite: %m": an I/O error or timeout on an
+// open connection shows as its C library text, e.g. "Connection timed
+// out". Other failures keep their own text.
+func (r *Resolver) talkError(err error) error {
+	var connectErr *attr.ConnectError
+	var errno syscall.Errno
+	if !errors.As(err, &connectErr) && (errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &errno)) {
+		return &talkError{service: r.service, text: attr.Strerror(err), err: err}
+	}
+	return fmt.Errorf("problem talking to service %s: %w", r.service, err)
+}
+
+// talkError is an I/O failure on the trivial-rewrite connection, worded as
+// the C client logs it, that still unwraps to the underlying error.
+type talkError struct {
+	service string
+	text    string
+	err     error
+}
+
+func (e *talkError) Error() string {
+	return "problem talking to service " + e.service + ": " + e.text
+}
+
+func (e *talkError) Unwrap() error { return e.err }
 
 // Close closes the connection, if one is open. The Resolver stays usable
 // and reconnects on its next request.

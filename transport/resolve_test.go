@@ -122,19 +122,20 @@ func TestResolve_ReconnectsAfterServerClosed(t *testing.T) {
 
 func TestResolve_Failures(t *testing.T) {
 	tests := []struct {
-		name    string
-		reply   string
-		wantIs  error
-		wantMsg string
+		name            string
+		reply           string
+		wantIs          error
+		wantMsg         string
+		wantLoggedFirst bool
 	}{
 		{"null transport", "flags\x000\x00transport\x00\x00nexthop\x00x\x00recipient\x00u@x\x00flags\x000\x00\x00", nil,
-			"problem talking to service rewrite: null transport result for: <user@example.com>"},
+			"resolve_clnt: null transport result for: <user@example.com>", true},
 		{"null recipient", "flags\x000\x00transport\x00smtp\x00nexthop\x00x\x00recipient\x00\x00flags\x000\x00\x00", nil,
-			"problem talking to service rewrite: null recipient result for: <user@example.com>"},
+			"resolve_clnt: null recipient result for: <user@example.com>", true},
 		{"missing attribute", "flags\x000\x00transport\x00smtp\x00\x00", attr.ErrProtocol,
-			"problem talking to service rewrite: missing attribute nexthop in input from private/rewrite socket"},
+			"problem talking to service rewrite: missing attribute nexthop in input from private/rewrite socket", false},
 		{"closed without reply", "", nil,
-			"problem talking to service rewrite: end of input from private/rewrite socket: EOF"},
+			"problem talking to service rewrite: end of input from private/rewrite socket: EOF", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,6 +153,7 @@ func TestResolve_Failures(t *testing.T) {
 			if tt.wantIs != nil {
 				assert.ErrorIs(t, err, tt.wantIs)
 			}
+			assert.Equal(t, tt.wantLoggedFirst, LoggedOnFirstFailure(err), "logged on the first attempt")
 			assert.Nil(t, r.conn, "a failed exchange drops the connection")
 		})
 	}
@@ -163,6 +165,7 @@ func TestResolve_NoServer(t *testing.T) {
 	_, err := r.Resolve(context.Background(), "", "user@example.com", false)
 
 	assert.EqualError(t, err, "problem talking to service rewrite: connect to private/rewrite: No such file or directory")
+	assert.False(t, LoggedOnFirstFailure(err), "a missing socket is logged from the second attempt on")
 }
 
 func TestResolve_HungServerTimesOut(t *testing.T) {
@@ -177,8 +180,10 @@ func TestResolve_HungServerTimesOut(t *testing.T) {
 
 	_, err := r.Resolve(context.Background(), "", "user@example.com", false)
 
+	// The C oqmgr logs the errno of its stream timeout, ETIMEDOUT.
 	assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
-	assert.ErrorContains(t, err, "problem talking to service rewrite: timeout on private/rewrite socket while reading input attribute name")
+	assert.EqualError(t, err, "problem talking to service rewrite: Connection timed out")
+	assert.True(t, LoggedOnFirstFailure(err), "a timeout is logged on the first attempt")
 }
 
 func TestRewrite_Transcript(t *testing.T) {

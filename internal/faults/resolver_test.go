@@ -1,0 +1,133 @@
+package faults
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"oqmgr-go/internal/testbed"
+)
+
+// rewriteAnnouncement is what trivial-rewrite writes first on every
+// connection in Postfix 3.7.
+const rewriteAnnouncement = "protocol\x00trivial_rewrite_protocol\x00\x00"
+
+// startHungRewrite serves a trivial-rewrite socket at path that announces
+// itself, reads requests and never replies, until the returned function
+// closes it.
+func startHungRewrite(t *testing.T, path string) func() {
+	t.Helper()
+	l, err := net.Listen("unix", path)
+	require.NoError(t, err)
+	require.NoError(t, os.Chmod(path, 0o666))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, conn)
+			mu.Unlock()
+			_, _ = conn.Write([]byte(rewriteAnnouncement))
+		}
+	}()
+
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			l.Close()
+			wg.Wait()
+			mu.Lock()
+			for _, c := range conns {
+				c.Close()
+			}
+			mu.Unlock()
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func TestResolver_HangTimesOutAndRetries(t *testing.T) {
+	const service = "hungrewrite"
+	lines := map[string][]string{}
+	var mu sync.Mutex
+	t.Run("group", func(t *testing.T) {
+		for _, impl := range implementations(t) {
+			t.Run(impl.name, func(t *testing.T) {
+				t.Parallel()
+				sink := testbed.StartSink(t)
+				// Only the queue manager uses the hung service, with a
+				// short qmgr_ipc_timeout, which bounds its reads.
+				inst := startInstance(t, impl.binary, testbed.Options{
+					RelayPort: sink.Port,
+					QmgrArgs:  "-o rewrite_service_name=" + service + " -o qmgr_ipc_timeout=2s",
+				})
+				stop := startHungRewrite(t, filepath.Join(inst.QueueDir, "private", service))
+				pid := waitQmgr(t, inst, 10*time.Second)
+
+				submitMessages(t, inst, 1, 1)
+				require.NoError(t, inst.WaitLog("warning: problem talking to service "+service, 30*time.Second))
+				time.Sleep(3 * time.Second)
+				assert.Zero(t, sink.Delivered(), "messages delivered without a resolver")
+				assert.Equal(t, 1, queueLeft(t, inst), "messages in the queue while the resolver hangs")
+				assert.Equal(t, []int{pid}, qmgrPIDs(inst), "qmgr processes: the first one still running")
+				var warnings []string
+				for _, line := range qmgrLines(t, inst) {
+					if strings.HasPrefix(line, "warning:") && !strings.Contains(line, "(queue active)") {
+						warnings = append(warnings, line)
+					}
+				}
+				t.Logf("%s oqmgr warnings: %q", impl.name, warnings)
+				mu.Lock()
+				lines[impl.name] = warnings
+				mu.Unlock()
+
+				// The operator puts a real trivial-rewrite behind the name.
+				// Closing the listener removes its socket file.
+				stop()
+				out, err := exec.Command("postconf", "-c", inst.ConfigDir, "-M",
+					service+"/unix="+service+" unix - - n - - trivial-rewrite").CombinedOutput()
+				require.NoError(t, err, "postconf -M: %s", out)
+				require.NoError(t, inst.Reload())
+				assertDrained(t, inst, sink, 1)
+			})
+		}
+	})
+
+	ours, c := lines["go"], lines["c"]
+	if ours == nil || c == nil {
+		return
+	}
+	// Both retry every second after a timeout, so the counts depend on
+	// timing: compare the distinct lines.
+	assert.ElementsMatch(t, distinct(c), distinct(ours), "qmgr warnings, C oqmgr against ours")
+}
+
+// distinct returns lines without repeats, in first-seen order.
+func distinct(lines []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, l := range lines {
+		if !seen[l] {
+			seen[l] = true
+			out = append(out, l)
+		}
+	}
+	return out
+}
