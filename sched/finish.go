@@ -245,7 +245,9 @@ func (l *Loop) notify(m *message, service string, req transport.NotifyRequest, f
 	}
 	status, err := l.peers.Notify(l.ctx, service, req)
 	if err != nil {
-		l.log.Warning("%s: %v", m.id, err)
+		if warning := transport.NoticeWarning(err); warning != "" {
+			l.log.Warning("%s", warning)
+		}
 		status = -1
 	}
 	if status != 0 {

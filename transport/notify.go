@@ -6,7 +6,8 @@ package transport
 
 import (
 	"context"
-	"fmt"
+	"errors"
+	"io"
 	"strings"
 	"time"
 
@@ -67,9 +68,13 @@ func (req NotifyRequest) encode() ([]byte, error) {
 	return b.Bytes()
 }
 
+// NoticeTimeout bounds each wait of a [Notify] exchange, as the fixed
+// reply timeout of Postfix's abounce.c does.
+const NoticeTimeout = 1000 * time.Second
+
 // Notify sends req to private/<service> under queueDir and returns the
 // server's status: 0 on success. Timeout bounds the connect and each read
-// and write; the C queue manager uses 1000s for these requests.
+// and write; the C queue manager uses [NoticeTimeout] for these requests.
 //
 // On any failure Notify returns -1 and an error. A connect failure is an
 // *attr.ConnectError reading "connect to private/<service>: <strerror>".
@@ -137,16 +142,55 @@ func commandClient(ctx context.Context, queueDir, service string, request []byte
 // exchangeCommand runs the exchange of commandClient on an open connection.
 func exchangeCommand(ctx context.Context, conn *attr.Conn, request []byte) (int, error) {
 	if err := conn.ExpectProtocol(ctx, protoBounce); err != nil {
-		return -1, fmt.Errorf("read protocol announcement: %w", err)
+		return -1, &readError{stage: "read protocol announcement", cause: err}
 	}
 	if err := conn.Write(ctx, request); err != nil {
 		return -1, err
 	}
 	var status int
 	if err := conn.Scan(ctx, attr.Int("status", &status)); err != nil {
-		return -1, fmt.Errorf("read status reply: %w", err)
+		return -1, &readError{stage: "read status reply", cause: err}
 	}
 	return status, nil
+}
+
+// readError is a failed read of a bounce(8) service's announcement or reply.
+type readError struct {
+	stage string // "read protocol announcement" or "read status reply"
+	cause error  // from the attribute reader
+}
+
+func (e *readError) Error() string { return e.stage + ": " + e.cause.Error() }
+func (e *readError) Unwrap() error { return e.cause }
+
+// NoticeWarning returns the warning the C queue manager logs when a
+// [Notify] request fails, before its "status=deferred (bounce failed)"
+// line, or "" when it logs none. A failed connect, a timeout and a closed
+// connection are silent. A reply that ends in the middle or breaks the
+// protocol gets the attribute reader's warning, e.g. "malformed numerical
+// data from private/defer socket while reading input attribute value: ok".
+// Other errors are returned whole.
+func NoticeWarning(err error) string {
+	var connectErr *attr.ConnectError
+	if errors.As(err, &connectErr) || isTimeout(err) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return ""
+	}
+	if errors.Is(err, io.EOF) {
+		// Seen with the C oqmgr of Postfix 3.7.11: a service that closes
+		// the connection instead of replying gets no warning.
+		return ""
+	}
+	var re *readError
+	if errors.As(err, &re) && (errors.Is(err, attr.ErrProtocol) || errors.Is(err, io.ErrUnexpectedEOF)) {
+		text := re.cause.Error()
+		// As in ReaderWarning: the wrapped sentinel's text is not logged.
+		if inner := errors.Unwrap(re.cause); inner != nil {
+			text = strings.TrimSuffix(text, ": "+inner.Error())
+		}
+		return text
+	}
+	return err.Error()
 }
 
 // validDeferStatus reports whether status is an enhanced status code of

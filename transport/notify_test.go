@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"io"
 	"os"
 	"testing"
 	"time"
@@ -70,25 +71,33 @@ func TestNotify_ServerStatusPassedOn(t *testing.T) {
 
 func TestNotify_Failures(t *testing.T) {
 	tests := []struct {
-		name    string
-		script  func(p *peer)
-		timeout time.Duration
-		wantIs  error
-		wantMsg string
+		name        string
+		script      func(p *peer)
+		timeout     time.Duration
+		wantIs      error
+		wantMsg     string
+		wantWarning string
 	}{
 		{"wrong protocol", func(p *peer) { p.announce("delivery_request_protocol") }, time.Second, attr.ErrProtocol,
-			"read protocol announcement: unexpected protocol delivery_request_protocol from private/defer socket (expected: delivery_status_protocol)"},
+			"read protocol announcement: unexpected protocol delivery_request_protocol from private/defer socket (expected: delivery_status_protocol)",
+			"unexpected protocol delivery_request_protocol from private/defer socket (expected: delivery_status_protocol)"},
 		{"malformed status", func(p *peer) {
 			p.announce("delivery_status_protocol")
 			p.readLists(1)
 			p.send("status\x00ok\x00\x00")
 		}, time.Second, attr.ErrProtocol,
-			"read status reply: malformed numerical data from private/defer socket while reading input attribute value: ok"},
+			"read status reply: malformed numerical data from private/defer socket while reading input attribute value: ok",
+			"malformed numerical data from private/defer socket while reading input attribute value: ok"},
+		{"closed without reply", func(p *peer) {
+			p.announce("delivery_status_protocol")
+			p.readLists(1)
+		}, time.Second, io.EOF,
+			"read status reply: end of input from private/defer socket: EOF", ""},
 		{"hung after request", func(p *peer) {
 			p.announce("delivery_status_protocol")
 			p.readLists(1)
 			time.Sleep(time.Second)
-		}, 50 * time.Millisecond, os.ErrDeadlineExceeded, ""},
+		}, 50 * time.Millisecond, os.ErrDeadlineExceeded, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,6 +111,7 @@ func TestNotify_Failures(t *testing.T) {
 			if tt.wantMsg != "" {
 				assert.EqualError(t, err, tt.wantMsg)
 			}
+			assert.Equal(t, tt.wantWarning, NoticeWarning(err), "warning the C queue manager logs")
 		})
 	}
 }
@@ -111,6 +121,7 @@ func TestNotify_NoServer(t *testing.T) {
 
 	assert.Equal(t, -1, status)
 	assert.EqualError(t, err, "connect to private/bounce: No such file or directory")
+	assert.Empty(t, NoticeWarning(err), "the C queue manager logs no warning for a failed connect")
 }
 
 func TestDeferAppend_Transcript(t *testing.T) {

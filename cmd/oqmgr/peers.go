@@ -9,8 +9,9 @@ import (
 )
 
 // peers connects the scheduler to the other Postfix daemons with the
-// timeouts the C queue manager uses: qmgr_ipc_timeout for its own IPC and
-// daemon_timeout while an agent delivers.
+// timeouts the C queue manager uses: qmgr_ipc_timeout for its own IPC,
+// daemon_timeout while an agent delivers, and the fixed 1000 s of its
+// asynchronous bounce, defer and trace notices.
 type peers struct {
 	queueDir string
 	cfg      *conf.Config
@@ -25,7 +26,7 @@ func (p *peers) DialAgent(ctx context.Context, transportName string) (sched.Agen
 }
 
 func (p *peers) Notify(ctx context.Context, service string, req transport.NotifyRequest) (int, error) {
-	return transport.Notify(ctx, p.queueDir, service, req, p.cfg.QmgrIPCTimeout)
+	return transport.Notify(ctx, p.queueDir, service, req, transport.NoticeTimeout)
 }
 
 func (p *peers) DeferAppend(ctx context.Context, flags int, queueID string, rcpt transport.RequestRecipient, dsn transport.DSN) (int, error) {

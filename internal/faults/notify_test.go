@@ -1,0 +1,129 @@
+package faults
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"oqmgr-go/internal/testbed"
+)
+
+// bounceAnnouncement is what bounce(8) writes first on every connection in
+// Postfix 3.7.
+const bounceAnnouncement = "protocol\x00delivery_status_protocol\x00\x00"
+
+// startBadBounce serves a bounce(8) socket at path that announces itself
+// and reads the request, then never replies (hang) or closes the connection.
+func startBadBounce(t *testing.T, path string, hang bool) {
+	t.Helper()
+	l, err := net.Listen("unix", path)
+	require.NoError(t, err)
+	require.NoError(t, os.Chmod(path, 0o666))
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer conn.Close()
+				_, _ = conn.Write([]byte(bounceAnnouncement))
+				// The request comes in one write; its end needs no parsing.
+				_ = conn.SetReadDeadline(time.Now().Add(time.Second))
+				_, _ = conn.Read(make([]byte, 4096))
+				if hang {
+					<-stop
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		close(stop)
+		wg.Wait()
+	})
+}
+
+func TestBounceService_FailureKeepsMail(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		hang     bool
+		inActive int // the message waits in active for the reply
+	}{
+		{"hang", true, 1},
+		{"close", false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lines := map[string][]string{}
+			var mu sync.Mutex
+			t.Run("group", func(t *testing.T) {
+				for _, impl := range implementations(t) {
+					t.Run(impl.name, func(t *testing.T) {
+						t.Parallel()
+						got := bounceFailure(t, impl.binary, tc.hang, tc.inActive)
+						mu.Lock()
+						lines[impl.name] = got
+						mu.Unlock()
+					})
+				}
+			})
+			ours, c := lines["go"], lines["c"]
+			if ours != nil && c != nil {
+				assert.Equal(t, c, ours, "qmgr lines about the bounce, C oqmgr against ours")
+			}
+		})
+	}
+}
+
+// bounceFailure sends mail that bounces to an instance whose queue manager
+// flushes bounces through a broken bounce service, checks that the message
+// stays queued, and returns the qmgr warning and status lines with the
+// queue id replaced by "ID".
+func bounceFailure(t *testing.T, binary string, hang bool, inActive int) []string {
+	const service = "badbounce"
+	// local(8) records the bounce through the real bounce(8); only the
+	// queue manager's flush goes to the broken service.
+	inst := startInstance(t, binary, testbed.Options{
+		QmgrArgs: "-o bounce_service_name=" + service + " -o qmgr_ipc_timeout=2s",
+	})
+	startBadBounce(t, filepath.Join(inst.QueueDir, "private", service), hang)
+	require.NoError(t, inst.Sendmail(inst.LocalAddress(), []string{"nosuchuser@" + inst.LocalDomain}, "Subject: bounces\n\nbody\n"))
+	require.NoError(t, inst.WaitLog("status=bounced", 30*time.Second))
+	// Longer than qmgr_ipc_timeout, which does not apply to the flush.
+	time.Sleep(5 * time.Second)
+
+	assert.Equal(t, 1, queueLeft(t, inst), "messages in the queue")
+	active, err := inst.QueueCount("active")
+	require.NoError(t, err)
+	assert.Equal(t, inActive, active, "messages in active")
+	assert.Zero(t, corruptCount(t, inst), "files in corrupt")
+
+	id := ""
+	var got []string
+	for _, line := range qmgrLines(t, inst) {
+		if before, _, ok := strings.Cut(line, ": from=<"); ok {
+			id = before
+		}
+		if strings.HasPrefix(line, "warning:") || strings.Contains(line, "status=") {
+			if id != "" {
+				line = strings.ReplaceAll(line, id, "ID")
+			}
+			got = append(got, line)
+		}
+	}
+	return got
+}
