@@ -2,6 +2,7 @@ package faults
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -262,3 +263,50 @@ func countLines(t *testing.T, inst *testbed.Instance, substr string) int {
 
 // ourBinary returns our queue manager for the fault tests.
 func ourBinary(t *testing.T) string { return testbed.OurQmgr(t) }
+
+// startFakeService serves a Postfix service socket at path that writes
+// announcement on every connection and reads the request. Then it holds the
+// connection without replying (hang) or closes it. The returned function
+// stops the service and removes the socket; the test's cleanup calls it too.
+func startFakeService(t *testing.T, path, announcement string, hang bool) func() {
+	t.Helper()
+	l, err := net.Listen("unix", path)
+	require.NoError(t, err)
+	require.NoError(t, os.Chmod(path, 0o666))
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer conn.Close()
+				_, _ = conn.Write([]byte(announcement))
+				// A request comes in one write; its end needs no parsing.
+				_ = conn.SetReadDeadline(time.Now().Add(time.Second))
+				_, _ = conn.Read(make([]byte, 4096))
+				if hang {
+					<-stop
+				}
+			}()
+		}
+	}()
+
+	var once sync.Once
+	shutdown := func() {
+		once.Do(func() {
+			l.Close()
+			close(stop)
+			wg.Wait()
+		})
+	}
+	t.Cleanup(shutdown)
+	return shutdown
+}

@@ -1,8 +1,6 @@
 package faults
 
 import (
-	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,45 +16,6 @@ import (
 // bounceAnnouncement is what bounce(8) writes first on every connection in
 // Postfix 3.7.
 const bounceAnnouncement = "protocol\x00delivery_status_protocol\x00\x00"
-
-// startBadBounce serves a bounce(8) socket at path that announces itself
-// and reads the request, then never replies (hang) or closes the connection.
-func startBadBounce(t *testing.T, path string, hang bool) {
-	t.Helper()
-	l, err := net.Listen("unix", path)
-	require.NoError(t, err)
-	require.NoError(t, os.Chmod(path, 0o666))
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			conn, err := l.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer conn.Close()
-				_, _ = conn.Write([]byte(bounceAnnouncement))
-				// The request comes in one write; its end needs no parsing.
-				_ = conn.SetReadDeadline(time.Now().Add(time.Second))
-				_, _ = conn.Read(make([]byte, 4096))
-				if hang {
-					<-stop
-				}
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		close(stop)
-		wg.Wait()
-	})
-}
 
 func TestBounceService_FailureKeepsMail(t *testing.T) {
 	for _, tc := range []struct {
@@ -100,7 +59,7 @@ func bounceFailure(t *testing.T, binary string, hang bool, inActive int) []strin
 	inst := startInstance(t, binary, testbed.Options{
 		QmgrArgs: "-o bounce_service_name=" + service + " -o qmgr_ipc_timeout=2s",
 	})
-	startBadBounce(t, filepath.Join(inst.QueueDir, "private", service), hang)
+	startFakeService(t, filepath.Join(inst.QueueDir, "private", service), bounceAnnouncement, hang)
 	require.NoError(t, inst.Sendmail(inst.LocalAddress(), []string{"nosuchuser@" + inst.LocalDomain}, "Subject: bounces\n\nbody\n"))
 	require.NoError(t, inst.WaitLog("status=bounced", 30*time.Second))
 	// Longer than qmgr_ipc_timeout, which does not apply to the flush.

@@ -1,8 +1,6 @@
 package faults
 
 import (
-	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -20,49 +18,6 @@ import (
 // connection in Postfix 3.7.
 const rewriteAnnouncement = "protocol\x00trivial_rewrite_protocol\x00\x00"
 
-// startHungRewrite serves a trivial-rewrite socket at path that announces
-// itself, reads requests and never replies, until the returned function
-// closes it.
-func startHungRewrite(t *testing.T, path string) func() {
-	t.Helper()
-	l, err := net.Listen("unix", path)
-	require.NoError(t, err)
-	require.NoError(t, os.Chmod(path, 0o666))
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			conn, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, conn)
-			mu.Unlock()
-			_, _ = conn.Write([]byte(rewriteAnnouncement))
-		}
-	}()
-
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			l.Close()
-			wg.Wait()
-			mu.Lock()
-			for _, c := range conns {
-				c.Close()
-			}
-			mu.Unlock()
-		})
-	}
-	t.Cleanup(stop)
-	return stop
-}
-
 func TestResolver_HangTimesOutAndRetries(t *testing.T) {
 	const service = "hungrewrite"
 	lines := map[string][]string{}
@@ -78,7 +33,7 @@ func TestResolver_HangTimesOutAndRetries(t *testing.T) {
 					RelayPort: sink.Port,
 					QmgrArgs:  "-o rewrite_service_name=" + service + " -o qmgr_ipc_timeout=2s",
 				})
-				stop := startHungRewrite(t, filepath.Join(inst.QueueDir, "private", service))
+				stop := startFakeService(t, filepath.Join(inst.QueueDir, "private", service), rewriteAnnouncement, true)
 				pid := waitQmgr(t, inst, 10*time.Second)
 
 				submitMessages(t, inst, 1, 1)
