@@ -177,24 +177,46 @@ func (l *Loop) resolveRecipient(m *message, rcpt *queue.Recipient) (transport.Re
 	return res, true
 }
 
-// resolve queries trivial-rewrite, retrying once a second while it cannot
-// be reached, as resolve_clnt does. It gives up only when the loop stops; the
-// message then stays in active and a later process picks it up.
+// maxConnectWarnings is how many failed connects to trivial-rewrite in a
+// row the C client logs as warnings; the next one is fatal.
+const maxConnectWarnings = 10
+
+// resolve queries trivial-rewrite, retrying as resolve_clnt does: once a
+// second after a failed exchange, and every 10 seconds while the socket
+// refuses connections, which becomes fatal after maxConnectWarnings tries.
+// It gives up when the loop stops; the message then stays in active and a
+// later process picks it up.
 func (l *Loop) resolve(m *message, address string) (transport.Resolution, bool) {
 	verify := m.data.TraceFlags&flagMTAVerify != 0
-	for attempt := 0; ; attempt++ {
+	connects := 0
+	for attempt := 0; ; {
 		res, err := l.resolver.Resolve(l.ctx, m.data.Sender, address, verify)
 		if err == nil {
 			return res, true
 		}
-		if attempt > 0 || transport.LoggedOnFirstFailure(err) {
-			l.log.Warning("%v", err)
+		wait := time.Second
+		if endpoint, reason, ok := transport.ConnectFailure(err); ok {
+			// NOTE: no test reaches the fatal error, which takes 100 s.
+			connects++
+			if connects > maxConnectWarnings {
+				l.setFatal(fatalf("connect #%d to subsystem %s: %s", connects, endpoint, reason))
+				m.retry = true
+				return transport.Resolution{}, false
+			}
+			l.log.Warning("connect #%d to subsystem %s: %s", connects, endpoint, reason)
+			wait = 10 * time.Second
+		} else {
+			connects = 0
+			if attempt > 0 || transport.LoggedOnFirstFailure(err) {
+				l.log.Warning("%v", err)
+			}
+			attempt++
 		}
 		select {
 		case <-l.ctx.Done():
 			m.retry = true
 			return transport.Resolution{}, false
-		case <-time.After(time.Second):
+		case <-time.After(wait):
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"oqmgr-go/conf"
+	"oqmgr-go/internal/attr"
 	"oqmgr-go/internal/maillog"
 	"oqmgr-go/queue"
 	"oqmgr-go/transport"
@@ -31,7 +32,8 @@ type fakeResolver struct {
 
 func (r *fakeResolver) Resolve(_ context.Context, _, address string, _ bool) (transport.Resolution, error) {
 	if r.down.Load() {
-		return transport.Resolution{}, errors.New("problem talking to service rewrite: connect to private/rewrite: No such file or directory")
+		err := &attr.ConnectError{Endpoint: "private/rewrite", Err: syscall.ENOENT}
+		return transport.Resolution{}, fmt.Errorf("problem talking to service rewrite: %w", err)
 	}
 	domain := domainOf(address)
 	if r.local[domain] {

@@ -364,7 +364,8 @@ func TestLoop_ExitLeavesUnresolvedMailInActive(t *testing.T) {
 	h.resolver.down.Store(true)
 	id := h.queueMessage(queue.Builder{Sender: "sender@example.org", Recipients: recipients("a@one.test")})
 	h.start()
-	h.waitLog("warning: problem talking to service rewrite", 1)
+	// The first try fails to connect and logs at once, as the C client does.
+	h.waitLog("warning: connect #1 to subsystem private/rewrite: No such file or directory", 1)
 	h.stop()
 
 	_, inActive := h.fileIn(queue.Active, id)

@@ -213,6 +213,18 @@ func LoggedOnFirstFailure(err error) bool {
 	return errors.Is(err, os.ErrDeadlineExceeded)
 }
 
+// ConnectFailure reports whether a failed request never reached
+// trivial-rewrite because the connect failed, and returns the endpoint,
+// e.g. "private/rewrite", and the C library's text for the error. The C
+// client logs such failures as "connect #N to subsystem ENDPOINT: TEXT".
+func ConnectFailure(err error) (endpoint, reason string, ok bool) {
+	var connectErr *attr.ConnectError
+	if !errors.As(err, &connectErr) {
+		return "", "", false
+	}
+	return connectErr.Endpoint, attr.Strerror(connectErr.Err), true
+}
+
 // talkError wraps a failed exchange in the warning text of the C client,
 // "problem talking to service rewrite: %m": an I/O error or timeout on an
 // open connection shows as its C library text, e.g. "Connection timed

@@ -163,7 +163,7 @@ func TestOqmgr_UnreachableResolverKeepsMail(t *testing.T) {
 	inst := startInstance(t, testbed.Options{RelayPort: sink.Port, QmgrArgs: "-o rewrite_service_name=rewrite2"})
 
 	require.NoError(t, inst.SubmitSMTP("sender@example.org", []string{"rcpt@example.net"}, "Subject: waits\n\nbody\n"))
-	require.NoError(t, inst.WaitLog("warning: problem talking to service rewrite2", 30*time.Second))
+	require.NoError(t, inst.WaitLog("warning: connect #1 to subsystem private/rewrite2: No such file or directory", 30*time.Second))
 	assert.Zero(t, sink.Delivered(), "nothing delivered without a resolver")
 	counts, err := inst.QueueCounts()
 	require.NoError(t, err)

@@ -86,3 +86,50 @@ func distinct(lines []string) []string {
 	}
 	return out
 }
+
+func TestResolver_MissingSocketRetries(t *testing.T) {
+	const service = "norewrite"
+	lines := map[string][]string{}
+	var mu sync.Mutex
+	t.Run("group", func(t *testing.T) {
+		for _, impl := range implementations(t) {
+			t.Run(impl.name, func(t *testing.T) {
+				t.Parallel()
+				sink := testbed.StartSink(t)
+				// Only the queue manager looks for trivial-rewrite under a
+				// name that master.cf does not serve.
+				inst := startInstance(t, impl.binary, testbed.Options{
+					RelayPort: sink.Port,
+					QmgrArgs:  "-o rewrite_service_name=" + service,
+				})
+				submitMessages(t, inst, 1, 1)
+				require.NoError(t, inst.WaitLog("warning: connect #2 to subsystem private/"+service, 30*time.Second))
+				assert.Zero(t, sink.Delivered(), "messages delivered without a resolver")
+				assert.Equal(t, 1, queueLeft(t, inst), "messages in the queue")
+				var warnings []string
+				for _, line := range qmgrLines(t, inst) {
+					if strings.HasPrefix(line, "warning:") {
+						warnings = append(warnings, line)
+					}
+				}
+				mu.Lock()
+				lines[impl.name] = warnings
+				mu.Unlock()
+
+				out, err := exec.Command("postconf", "-c", inst.ConfigDir, "-M",
+					service+"/unix="+service+" unix - - n - - trivial-rewrite").CombinedOutput()
+				require.NoError(t, err, "postconf -M: %s", out)
+				require.NoError(t, inst.Reload())
+				assertDrained(t, inst, sink, 1)
+			})
+		}
+	})
+
+	ours, c := lines["go"], lines["c"]
+	if ours == nil || c == nil {
+		return
+	}
+	// Both wait 10 s between connects: the same lines, one per try.
+	assert.Equal(t, c, ours, "qmgr warnings, C oqmgr against ours")
+}
+
