@@ -132,4 +132,3 @@ func TestResolver_MissingSocketRetries(t *testing.T) {
 	// Both wait 10 s between connects: the same lines, one per try.
 	assert.Equal(t, c, ours, "qmgr warnings, C oqmgr against ours")
 }
-
