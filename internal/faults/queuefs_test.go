@@ -5,7 +5,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,63 +31,58 @@ func queueFSOptions(relayPort int) testbed.Options {
 // system": it names the queue id and the error, then the program exits.
 var readOnlyFatal = regexp.MustCompile(`^fatal: .*\b[0-9A-F]{6,}\b.*: Read-only file system$`)
 
+// inFlightLimit bounds the deliveries in progress when the disk fails: the
+// default destination concurrency limit of the one destination.
+const inFlightLimit = 20
+
 func TestQueueFS_ReadOnlyMidDrain(t *testing.T) {
 	const messages = 200
-	results := map[string]tally{}
-	var mu sync.Mutex
-	t.Run("group", func(t *testing.T) {
-		for _, impl := range implementations(t) {
-			t.Run(impl.name, func(t *testing.T) {
-				t.Parallel()
-				sink := slowSink(t)
-				inst := startInstance(t, impl.binary, queueFSOptions(sink.Port))
-				submitMessages(t, inst, messages, 8)
+	for _, impl := range implementations(t) {
+		t.Run(impl.name, func(t *testing.T) {
+			t.Parallel()
+			sink := slowSink(t)
+			inst := startInstance(t, impl.binary, queueFSOptions(sink.Port))
+			submitMessages(t, inst, messages, 8)
 
-				// The disk fails a while into the drain: ext4 remounts the
-				// queue read-only. Every delivery that ends then finds its
-				// queue file unchangeable, and so does the queue manager.
-				require.NoError(t, sink.WaitDelivered(30, 60*time.Second))
-				require.NoError(t, inst.BreakQueueFS())
-				deadline := time.Now().Add(30 * time.Second)
-				for !slices.ContainsFunc(qmgrLines(t, inst), readOnlyFatal.MatchString) && time.Now().Before(deadline) {
-					time.Sleep(100 * time.Millisecond)
+			// The disk fails a while into the drain: ext4 remounts the
+			// queue read-only. Every delivery that ends then finds its
+			// queue file unchangeable, and so does the queue manager.
+			require.NoError(t, sink.WaitDelivered(30, 60*time.Second))
+			require.NoError(t, inst.BreakQueueFS())
+			deadline := time.Now().Add(30 * time.Second)
+			for !slices.ContainsFunc(qmgrLines(t, inst), readOnlyFatal.MatchString) && time.Now().Before(deadline) {
+				time.Sleep(100 * time.Millisecond)
+			}
+			queued := queueLeft(t, inst)
+			received := sink.Delivered()
+			t.Logf("%s oqmgr, queue read-only: %d received, %d in the queue", impl.name, received, queued)
+			for _, line := range qmgrLines(t, inst) {
+				if strings.HasPrefix(line, "fatal:") || strings.HasPrefix(line, "warning:") {
+					t.Logf("qmgr: %s", line)
 				}
-				queued := queueLeft(t, inst)
-				received := sink.Delivered()
-				t.Logf("%s oqmgr, queue read-only: %d received, %d in the queue", impl.name, received, queued)
-				for _, line := range qmgrLines(t, inst) {
-					if strings.HasPrefix(line, "fatal:") || strings.HasPrefix(line, "warning:") {
-						t.Logf("qmgr: %s", line)
-					}
-				}
-				require.True(t, slices.ContainsFunc(qmgrLines(t, inst), readOnlyFatal.MatchString),
-					"a qmgr line matching %s", readOnlyFatal)
-				assert.GreaterOrEqual(t, queued+received, messages, "messages received or still in the queue")
+			}
+			require.True(t, slices.ContainsFunc(qmgrLines(t, inst), readOnlyFatal.MatchString),
+				"a qmgr line matching %s", readOnlyFatal)
+			assert.GreaterOrEqual(t, queued+received, messages, "messages received or still in the queue")
 
-				// The operator stops Postfix, checks the file system and
-				// starts Postfix again: the drain resumes.
-				require.NoError(t, inst.Stop())
-				require.NoError(t, inst.RepairQueueFS())
-				require.NoError(t, inst.Start())
-				require.NoError(t, inst.Kick("I"))
-				tl := assertDrained(t, inst, sink, messages)
-				mu.Lock()
-				results[impl.name] = tl
-				mu.Unlock()
-			})
-		}
-	})
+			// The operator stops Postfix, checks the file system and
+			// starts Postfix again: the drain resumes.
+			require.NoError(t, inst.Stop())
+			require.NoError(t, inst.RepairQueueFS())
+			require.NoError(t, inst.Start())
+			require.NoError(t, inst.Kick("I"))
+			tl := assertDrained(t, inst, sink, messages)
 
-	ours, okOurs := results["go"]
-	c, okC := results["c"]
-	if !okOurs || !okC {
-		return
+			// The ext4 error discards the changes not yet committed, among
+			// them the marks of recipients already delivered, so both
+			// programs deliver those again: up to all mail received before
+			// the failure, plus deliveries then in progress. How many that
+			// is depends on the journal's commit timing, not on the queue
+			// manager, so the figure is not compared with the C oqmgr's.
+			assert.LessOrEqual(t, tl.duplicates, received+inFlightLimit,
+				"duplicates against the %d messages received when the queue turned read-only", received)
+		})
 	}
-	// The ext4 error discards the changes the file system had not yet
-	// committed, among them the marks of recipients already delivered, so
-	// both programs deliver those again. The margin allows for the sink
-	// having received a few more or fewer when the error struck.
-	assert.LessOrEqual(t, ours.duplicates, c.duplicates+10, "our duplicates (%d) against the C oqmgr's (%d)", ours.duplicates, c.duplicates)
 }
 
 func TestQueueFS_FullDuringRetry(t *testing.T) {
