@@ -92,8 +92,8 @@ func TestQueueFS_FullDuringRetry(t *testing.T) {
 			t.Parallel()
 			// A sink that replies 450 to every recipient, so every delivery
 			// attempt needs a defer log written.
-			refusing := testbed.StartSink(t, "-r", "RCPT")
-			opts := queueFSOptions(refusing.Port)
+			rejecting := testbed.StartSink(t, "-r", "RCPT")
+			opts := queueFSOptions(rejecting.Port)
 			// Mail waits in hold until the file system is full, so that no
 			// defer log exists yet.
 			opts.MainCF["header_checks"] = "regexp:{{/^Subject: " + subjectPrefix + "/ HOLD}}"
@@ -127,8 +127,8 @@ func TestQueueFS_FullDuringRetry(t *testing.T) {
 			assert.NotEmpty(t, noSpace, "maillog lines that name the full disk")
 
 			// Space returns and the destination recovers: everything goes.
-			require.NoError(t, refusing.Stop())
-			sink, err := testbed.StartSinkProcessOnPort(refusing.Port)
+			require.NoError(t, rejecting.Stop())
+			sink, err := testbed.StartSinkProcessOnPort(rejecting.Port)
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = sink.Stop() })
 			require.NoError(t, inst.FreeQueueFS())
