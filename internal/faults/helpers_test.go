@@ -310,3 +310,26 @@ func startFakeService(t *testing.T, path, announcement string, hang bool) func()
 	t.Cleanup(shutdown)
 	return shutdown
 }
+
+// runBoth runs fn as parallel subtests "group/go" and "group/c", for our
+// queue manager and the C oqmgr, and returns what each returned. The last
+// result is false unless both runs finished, so that a caller compares
+// only complete pairs.
+func runBoth[T any](t *testing.T, fn func(t *testing.T, impl implementation) T) (ours, c T, ok bool) {
+	results := map[string]T{}
+	var mu sync.Mutex
+	t.Run("group", func(t *testing.T) {
+		for _, impl := range implementations(t) {
+			t.Run(impl.name, func(t *testing.T) {
+				t.Parallel()
+				result := fn(t, impl)
+				mu.Lock()
+				results[impl.name] = result
+				mu.Unlock()
+			})
+		}
+	})
+	ours, okOurs := results["go"]
+	c, okC := results["c"]
+	return ours, c, okOurs && okC
+}

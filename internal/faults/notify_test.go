@@ -3,7 +3,6 @@ package faults
 import (
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,21 +26,10 @@ func TestBounceService_FailureKeepsMail(t *testing.T) {
 		{"close", false, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			lines := map[string][]string{}
-			var mu sync.Mutex
-			t.Run("group", func(t *testing.T) {
-				for _, impl := range implementations(t) {
-					t.Run(impl.name, func(t *testing.T) {
-						t.Parallel()
-						got := bounceFailure(t, impl.binary, tc.hang, tc.inActive)
-						mu.Lock()
-						lines[impl.name] = got
-						mu.Unlock()
-					})
-				}
+			ours, c, ok := runBoth(t, func(t *testing.T, impl implementation) []string {
+				return bounceFailure(t, impl.binary, tc.hang, tc.inActive)
 			})
-			ours, c := lines["go"], lines["c"]
-			if ours != nil && c != nil {
+			if ok {
 				assert.Equal(t, c, ours, "qmgr lines about the bounce, C oqmgr against ours")
 			}
 		})
