@@ -47,10 +47,7 @@ func TestResolver_HangTimesOutAndRetries(t *testing.T) {
 		// The operator puts a real trivial-rewrite behind the name.
 		// Closing the listener removes its socket file.
 		stop()
-		out, err := exec.Command("postconf", "-c", inst.ConfigDir, "-M",
-			service+"/unix="+service+" unix - - n - - trivial-rewrite").CombinedOutput()
-		require.NoError(t, err, "postconf -M: %s", out)
-		require.NoError(t, inst.Reload())
+		addRewriteService(t, inst, service)
 		assertDrained(t, inst, sink, 1)
 		return warnings
 	})
@@ -60,6 +57,16 @@ func TestResolver_HangTimesOutAndRetries(t *testing.T) {
 	// Both retry every second after a timeout, so the counts depend on
 	// timing: compare the distinct lines.
 	assert.ElementsMatch(t, distinct(c), distinct(ours), "qmgr warnings, C oqmgr against ours")
+}
+
+// addRewriteService adds a trivial-rewrite service named service to the
+// instance's master.cf and reloads Postfix.
+func addRewriteService(t *testing.T, inst *testbed.Instance, service string) {
+	t.Helper()
+	out, err := exec.Command("postconf", "-c", inst.ConfigDir, "-M",
+		service+"/unix="+service+" unix - - n - - trivial-rewrite").CombinedOutput()
+	require.NoError(t, err, "postconf -M: %s", out)
+	require.NoError(t, inst.Reload())
 }
 
 // distinct returns lines without repeats, in first-seen order.
@@ -96,10 +103,7 @@ func TestResolver_MissingSocketRetries(t *testing.T) {
 			}
 		}
 
-		out, err := exec.Command("postconf", "-c", inst.ConfigDir, "-M",
-			service+"/unix="+service+" unix - - n - - trivial-rewrite").CombinedOutput()
-		require.NoError(t, err, "postconf -M: %s", out)
-		require.NoError(t, inst.Reload())
+		addRewriteService(t, inst, service)
 		assertDrained(t, inst, sink, 1)
 		return warnings
 	})
