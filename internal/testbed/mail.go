@@ -125,22 +125,33 @@ func (i *Instance) QueueCounts() (map[string]int, error) {
 }
 
 // WaitQueueEmpty waits until maildrop, incoming, active, deferred and hold
-// are all empty.
+// are all empty. A file that Postfix renames from one queue to another
+// while they are counted can be missed, so the queues must be seen empty
+// twice, counted in opposite orders a moment apart.
 func (i *Instance) WaitQueueEmpty(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
+	emptyBefore := false
 	for {
-		counts, err := i.QueueCounts()
-		if err != nil {
-			return err
+		order := pendingQueues
+		if emptyBefore {
+			order = slices.Clone(pendingQueues)
+			slices.Reverse(order)
 		}
+		counts := make(map[string]int, len(order))
 		total := 0
-		for _, n := range counts {
+		for _, q := range order {
+			n, err := i.QueueCount(q)
+			if err != nil {
+				return err
+			}
+			counts[q] = n
 			total += n
 		}
-		if total == 0 {
+		if total == 0 && emptyBefore {
 			return nil
 		}
-		if time.Now().After(deadline) {
+		emptyBefore = total == 0
+		if !emptyBefore && time.Now().After(deadline) {
 			return fmt.Errorf("queue in %s not empty after %s: %v", i.QueueDir, timeout, counts)
 		}
 		time.Sleep(100 * time.Millisecond)
