@@ -368,10 +368,14 @@ func ReaderWarning(err error) string {
 	if !errors.Is(ae.cause, attr.ErrProtocol) && !errors.Is(ae.cause, io.ErrUnexpectedEOF) {
 		return ""
 	}
-	text := ae.cause.Error()
-	// The reader wraps a sentinel for errors.Is; its text is not part of
-	// the warning.
-	if inner := errors.Unwrap(ae.cause); inner != nil {
+	return readerText(ae.cause)
+}
+
+// readerText returns the text of an attribute reader error without the
+// sentinel it wraps for errors.Is, which is not part of the C warning.
+func readerText(err error) string {
+	text := err.Error()
+	if inner := errors.Unwrap(err); inner != nil {
 		text = strings.TrimSuffix(text, ": "+inner.Error())
 	}
 	return text

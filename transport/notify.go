@@ -183,12 +183,7 @@ func NoticeWarning(err error) string {
 	}
 	var re *readError
 	if errors.As(err, &re) && (errors.Is(err, attr.ErrProtocol) || errors.Is(err, io.ErrUnexpectedEOF)) {
-		text := re.cause.Error()
-		// As in ReaderWarning: the wrapped sentinel's text is not logged.
-		if inner := errors.Unwrap(re.cause); inner != nil {
-			text = strings.TrimSuffix(text, ": "+inner.Error())
-		}
-		return text
+		return readerText(re.cause)
 	}
 	return err.Error()
 }

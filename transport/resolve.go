@@ -126,7 +126,7 @@ func (r *Resolver) Resolve(ctx context.Context, sender, address string, verify b
 	)
 	if err != nil {
 		r.dropLocked()
-		return Resolution{}, r.talkError(err)
+		return Resolution{}, r.exchangeError(err)
 	}
 	if res.Transport == "" || res.Recipient == "" && address != "" {
 		r.dropLocked()
@@ -166,7 +166,7 @@ func (r *Resolver) Rewrite(ctx context.Context, rule, address string) (string, e
 	err := r.exchange(ctx, &b, attr.Int("flags", &serverFlags), attr.Str("address", &result))
 	if err != nil {
 		r.dropLocked()
-		return "", r.talkError(err)
+		return "", r.exchangeError(err)
 	}
 	if serverFlags != 0 {
 		r.dropLocked()
@@ -225,11 +225,11 @@ func ConnectFailure(err error) (endpoint, reason string, ok bool) {
 	return connectErr.Endpoint, attr.Strerror(connectErr.Err), true
 }
 
-// talkError wraps a failed exchange in the warning text of the C client,
+// exchangeError wraps a failed exchange in the warning text of the C client,
 // "problem talking to service rewrite: %m": an I/O error or timeout on an
 // open connection shows as its C library text, e.g. "Connection timed
 // out". Other failures keep their own text.
-func (r *Resolver) talkError(err error) error {
+func (r *Resolver) exchangeError(err error) error {
 	var connectErr *attr.ConnectError
 	var errno syscall.Errno
 	if !errors.As(err, &connectErr) && (errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &errno)) {

@@ -113,15 +113,24 @@ func (i *Instance) QueueCount(queue string) (int, error) {
 // QueueCounts returns QueueCount for maildrop, incoming, active, deferred
 // and hold.
 func (i *Instance) QueueCounts() (map[string]int, error) {
-	counts := make(map[string]int, len(pendingQueues))
-	for _, q := range pendingQueues {
+	counts, _, err := i.countQueues(pendingQueues)
+	return counts, err
+}
+
+// countQueues counts the given queues in that order and returns the counts
+// and their sum.
+func (i *Instance) countQueues(order []string) (map[string]int, int, error) {
+	counts := make(map[string]int, len(order))
+	total := 0
+	for _, q := range order {
 		n, err := i.QueueCount(q)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		counts[q] = n
+		total += n
 	}
-	return counts, nil
+	return counts, total, nil
 }
 
 // WaitQueueEmpty waits until maildrop, incoming, active, deferred and hold
@@ -137,15 +146,9 @@ func (i *Instance) WaitQueueEmpty(timeout time.Duration) error {
 			order = slices.Clone(pendingQueues)
 			slices.Reverse(order)
 		}
-		counts := make(map[string]int, len(order))
-		total := 0
-		for _, q := range order {
-			n, err := i.QueueCount(q)
-			if err != nil {
-				return err
-			}
-			counts[q] = n
-			total += n
+		counts, total, err := i.countQueues(order)
+		if err != nil {
+			return err
 		}
 		if total == 0 && emptyBefore {
 			return nil
