@@ -1,7 +1,6 @@
 package sched
 
 import (
-	"context"
 	"errors"
 	"regexp"
 	"strings"
@@ -32,13 +31,39 @@ func (l *Loop) allocateAgents() {
 		if tr.limits.TransportRateDelay > 0 {
 			tr.rateLocked = true
 		}
-		l.workers.start(func() {
-			agent, err := l.peers.DialAgent(l.ctx, tr.name)
-			l.post(func() { l.agentReady(tr, agent, err) })
-			if err == nil && l.ctx.Err() != nil {
-				agent.Close()
-			}
-		})
+		l.openAgent(tr)
+	}
+}
+
+// openAgent connects to one agent of tr and watches for its announcement,
+// after qmgr_transport_alloc. As there, a failed connect is handled on the
+// next pass of the loop, and daemon_timeout bounds the wait.
+func (l *Loop) openAgent(tr *transportState) {
+	agent, err := l.peers.OpenAgent(tr.name)
+	if err != nil {
+		l.timers.add(l.now(), func() { l.agentReady(tr, nil, err) })
+		return
+	}
+	fd := agent.Fd()
+	guard := l.timers.add(l.now().Add(l.cfg.DaemonTimeout), func() {
+		l.poller.forget(fd)
+		agent.Close()
+		l.agentReady(tr, nil, agent.AnnouncementTimeout())
+	})
+	err = l.poller.watch(fd, func() {
+		guard.cancel()
+		l.poller.forget(fd)
+		if err := agent.ReadAnnouncement(); err != nil {
+			agent.Close()
+			l.agentReady(tr, nil, err)
+			return
+		}
+		l.agentReady(tr, agent, nil)
+	}, func() { agent.Close() })
+	if err != nil {
+		guard.cancel()
+		agent.Close()
+		l.timers.add(l.now(), func() { l.agentReady(tr, nil, err) })
 	}
 }
 
@@ -96,14 +121,30 @@ func (l *Loop) dispatch(tr *transportState, agent Agent) {
 	}
 	e := l.selectEntry(q)
 	req := l.deliveryRequest(e)
-	l.workers.start(func() {
-		// daemon_timeout guards against an agent that never replies.
-		ctx, cancel := context.WithTimeout(l.ctx, l.cfg.DaemonTimeout)
-		defer cancel()
-		reply, err := agent.Deliver(ctx, req)
+	if err := agent.Send(req); err != nil {
 		agent.Close()
-		l.post(func() { l.deliveryDone(e, reply, err) })
+		l.deliveryDone(e, transport.DeliveryReply{}, err)
+		return
+	}
+	// daemon_timeout guards against an agent that never replies.
+	fd := agent.Fd()
+	guard := l.timers.add(l.now().Add(l.cfg.DaemonTimeout), func() {
+		l.poller.forget(fd)
+		agent.Close()
+		l.deliveryDone(e, transport.DeliveryReply{}, agent.ReplyTimeout(req.QueueID))
 	})
+	err := l.poller.watch(fd, func() {
+		guard.cancel()
+		l.poller.forget(fd)
+		reply, err := agent.ReadReply()
+		agent.Close()
+		l.deliveryDone(e, reply, err)
+	}, func() { agent.Close() })
+	if err != nil {
+		guard.cancel()
+		agent.Close()
+		l.deliveryDone(e, transport.DeliveryReply{}, err)
+	}
 }
 
 // selectQueue picks, round robin, a ready queue with room in its window

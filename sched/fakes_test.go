@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"oqmgr-go/conf"
 	"oqmgr-go/internal/attr"
@@ -94,20 +95,25 @@ func newFakePeers(dir *queue.Dir) *fakePeers {
 	}
 }
 
-func (p *fakePeers) DialAgent(ctx context.Context, name string) (Agent, error) {
+func (p *fakePeers) OpenAgent(name string) (Agent, error) {
 	p.mu.Lock()
 	down, stalled := p.down[name], p.stalled[name]
 	p.mu.Unlock()
 	if down {
 		return nil, fmt.Errorf("connect to transport private/%s: No such file or directory", name)
 	}
-	if stalled {
-		// Like a connection that waits in the listen backlog of a service
-		// that master has throttled.
-		<-ctx.Done()
-		return nil, ctx.Err()
+	fd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		return nil, err
 	}
-	return &fakeAgent{peers: p, transport: name}, nil
+	a := &fakeAgent{peers: p, transport: name, fd: fd, results: make(chan fakeResult, 1), done: make(chan struct{})}
+	// A stalled agent is like a connection that waits in the listen
+	// backlog of a service that master has throttled: it never turns
+	// readable.
+	if !stalled {
+		a.signal()
+	}
+	return a, nil
 }
 
 func (p *fakePeers) Notify(_ context.Context, service string, req transport.NotifyRequest) (int, error) {
@@ -128,12 +134,93 @@ func (p *fakePeers) snapshot() []request {
 	return append([]request(nil), p.requests...)
 }
 
+// fakeAgent plays one agent connection. Its descriptor is an eventfd that
+// turns readable when the announcement or the reply is ready, so the loop
+// drives it through its poller like a real agent socket.
 type fakeAgent struct {
 	peers     *fakePeers
 	transport string
+	fd        int
+	results   chan fakeResult
+	done      chan struct{} // closed by Close
+
+	mu       sync.Mutex
+	inFlight bool // a delivery goroutine still owns fd
+	closed   bool
 }
 
-func (a *fakeAgent) Deliver(ctx context.Context, req *transport.DeliveryRequest) (transport.DeliveryReply, error) {
+type fakeResult struct {
+	reply transport.DeliveryReply
+	err   error
+}
+
+func (a *fakeAgent) Fd() int { return a.fd }
+
+func (a *fakeAgent) signal() {
+	one := [8]byte{1}
+	_, _ = unix.Write(a.fd, one[:])
+}
+
+func (a *fakeAgent) consume() {
+	var buf [8]byte
+	_, _ = unix.Read(a.fd, buf[:])
+}
+
+func (a *fakeAgent) ReadAnnouncement() error {
+	a.consume()
+	return nil
+}
+
+func (a *fakeAgent) AnnouncementTimeout() error {
+	return fmt.Errorf("timeout connecting to transport: %s", a.transport)
+}
+
+func (a *fakeAgent) ReplyTimeout(queueID string) error {
+	return fmt.Errorf("%s: timeout receiving delivery status from transport: %s", queueID, a.transport)
+}
+
+// Send runs the delivery on a goroutine of its own, as a separate agent
+// process would, and signals the descriptor when the reply is ready.
+func (a *fakeAgent) Send(req *transport.DeliveryRequest) error {
+	a.mu.Lock()
+	a.inFlight = true
+	a.mu.Unlock()
+	go func() {
+		reply, err := a.deliver(req)
+		a.results <- fakeResult{reply, err}
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		a.inFlight = false
+		if a.closed {
+			unix.Close(a.fd)
+			return
+		}
+		a.signal()
+	}()
+	return nil
+}
+
+func (a *fakeAgent) ReadReply() (transport.DeliveryReply, error) {
+	a.consume()
+	r := <-a.results
+	return r.reply, r.err
+}
+
+func (a *fakeAgent) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return nil
+	}
+	a.closed = true
+	close(a.done)
+	if !a.inFlight {
+		unix.Close(a.fd)
+	}
+	return nil
+}
+
+func (a *fakeAgent) deliver(req *transport.DeliveryRequest) (transport.DeliveryReply, error) {
 	p := a.peers
 	r := request{transport: a.transport, nexthop: req.Nexthop, queueID: req.QueueID}
 	for _, rcpt := range req.Recipients {
@@ -155,8 +242,8 @@ func (a *fakeAgent) Deliver(ctx context.Context, req *transport.DeliveryRequest)
 	if hold != nil {
 		select {
 		case <-hold:
-		case <-ctx.Done():
-			return transport.DeliveryReply{}, ctx.Err()
+		case <-a.done:
+			return transport.DeliveryReply{}, errors.New("connection closed")
 		}
 	}
 
@@ -189,8 +276,6 @@ func (a *fakeAgent) Deliver(ctx context.Context, req *transport.DeliveryRequest)
 	}
 	return transport.DeliveryReply{Status: status}, nil
 }
-
-func (a *fakeAgent) Close() error { return nil }
 
 // syncBuffer collects log lines from several goroutines.
 type syncBuffer struct {

@@ -20,17 +20,25 @@ type Resolver interface {
 	Rewrite(ctx context.Context, rule, address string) (string, error)
 }
 
-// Agent is one delivery-agent connection that has announced itself.
+// Agent is one delivery-agent connection that the loop drives from its
+// poller: the announcement, then one request and its reply.
+// *transport.Agent is the production one.
 type Agent interface {
-	Deliver(ctx context.Context, req *transport.DeliveryRequest) (transport.DeliveryReply, error)
+	// Fd is watched for input; the Agent keeps ownership of it.
+	Fd() int
+	ReadAnnouncement() error
+	AnnouncementTimeout() error
+	Send(req *transport.DeliveryRequest) error
+	ReadReply() (transport.DeliveryReply, error)
+	ReplyTimeout(queueID string) error
 	Close() error
 }
 
 // Peers opens the connections the loop needs to other Postfix daemons.
 type Peers interface {
-	// DialAgent connects to private/<transportName> and waits for the
-	// agent's protocol announcement.
-	DialAgent(ctx context.Context, transportName string) (Agent, error)
+	// OpenAgent starts connecting to private/<transportName> without
+	// waiting for the agent to accept.
+	OpenAgent(transportName string) (Agent, error)
 	// Notify sends one bounce, defer or trace request and returns its
 	// status (0 is success).
 	Notify(ctx context.Context, service string, req transport.NotifyRequest) (int, error)
@@ -74,9 +82,13 @@ type Loop struct {
 	pendingMu sync.Mutex
 	pending   trigger.Request
 	kick      chan struct{}
-	// events carries agent, delivery and end-of-attempt results from the
-	// goroutines the loop starts; they send, nobody closes.
+	// events carries end-of-attempt results from the goroutines the loop
+	// starts; they send, nobody closes, and they wake the poller.
 	events chan func()
+	// poller watches the agent sockets; Run creates it and only the loop
+	// goroutine uses it, except that wake may reach it under wakeMu.
+	poller *poller
+	wakeMu sync.Mutex
 
 	messages       map[queue.ID]*message
 	recipientCount int // recipients held in core across all messages
@@ -131,6 +143,16 @@ func (l *Loop) Trigger(r trigger.Request) {
 	case l.kick <- struct{}{}:
 	default:
 	}
+	l.wake()
+}
+
+// wake interrupts the loop's sleep in its poller, if it has one yet.
+func (l *Loop) wake() {
+	l.wakeMu.Lock()
+	defer l.wakeMu.Unlock()
+	if l.poller != nil {
+		l.poller.wake()
+	}
 }
 
 // takeTriggers applies the requests collected since the last call.
@@ -150,13 +172,29 @@ func (l *Loop) takeTriggers() {
 // does: the agents finish them and a later process finds the files still
 // locked.
 func (l *Loop) Run(ctx context.Context) error {
+	p, err := newPoller()
+	if err != nil {
+		return err
+	}
+	l.wakeMu.Lock()
+	l.poller = p
+	l.wakeMu.Unlock()
+	defer func() {
+		l.wakeMu.Lock()
+		l.poller = nil
+		l.wakeMu.Unlock()
+		p.shutdown()
+	}()
+
 	ctx, cancel := context.WithCancel(ctx)
 	l.ctx = ctx
 	// Deferred calls run last first: the workers are cancelled before Run
-	// waits for them, so that an agent that never replies cannot keep a
-	// fatal error from reaching the caller.
+	// waits for them, so that a notice that never ends cannot keep a fatal
+	// error from reaching the caller.
 	defer l.workers.wait()
 	defer cancel()
+	stopWake := context.AfterFunc(ctx, l.wake)
+	defer stopWake()
 
 	if err := l.recoverActive(); err != nil {
 		return err
@@ -165,8 +203,6 @@ func (l *Loop) Run(ctx context.Context) error {
 	l.startScan(&l.deferred, 0)
 	l.scheduleDeferredScan()
 
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
 	for {
 		if l.fatal != nil {
 			return l.fatal
@@ -177,43 +213,52 @@ func (l *Loop) Run(ctx context.Context) error {
 			return err
 		}
 		l.refillFlow(took && fromIncoming)
-		if took {
-			// One file per turn, as in qmgr_loop; events that arrived
-			// meanwhile run before the next file.
-			if err := l.drainEvents(ctx); err != nil {
-				return nil
-			}
-			continue
-		}
 
-		timer.Reset(l.timers.untilNext(l.now()))
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-l.kick:
-			l.takeTriggers()
-		case fn := <-l.events:
-			fn()
-		case <-timer.C:
+		// One file per pass, as in qmgr_loop: after a file, only the
+		// events that are already waiting run before the next one.
+		var sleep time.Duration
+		if !took {
+			sleep = l.timers.untilNext(l.now())
 		}
-		l.timers.runDue(l.now())
+		if err := l.runEvents(ctx, sleep); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
 	}
 }
 
-// drainEvents runs every event already waiting without blocking.
-func (l *Loop) drainEvents(ctx context.Context) error {
+// runEvents runs what other goroutines posted, then sleeps in the poller
+// for at most sleep, running the handlers of ready agent sockets, then runs
+// what was posted meanwhile and the timers that are due. Posted work cuts
+// the sleep short.
+func (l *Loop) runEvents(ctx context.Context, sleep time.Duration) error {
+	if l.runPosted() || ctx.Err() != nil {
+		sleep = 0
+	}
+	if err := l.poller.wait(sleep); err != nil {
+		return err
+	}
+	l.runPosted()
+	l.timers.runDue(l.now())
+	return nil
+}
+
+// runPosted runs the triggers and results that are waiting, without
+// blocking, and reports whether there were any.
+func (l *Loop) runPosted() bool {
+	ran := false
 	for {
 		select {
-		case <-ctx.Done():
-			return ctx.Err()
 		case <-l.kick:
 			l.takeTriggers()
 		case fn := <-l.events:
 			fn()
 		default:
-			l.timers.runDue(l.now())
-			return nil
+			return ran
 		}
+		ran = true
 	}
 }
 
@@ -222,6 +267,7 @@ func (l *Loop) drainEvents(ctx context.Context) error {
 func (l *Loop) post(fn func()) {
 	select {
 	case l.events <- fn:
+		l.wake()
 	case <-l.ctx.Done():
 	}
 }

@@ -11,12 +11,19 @@ type timerHandle struct {
 	at       time.Time
 	fn       func()
 	canceled bool
-	index    int
+	index    int        // position in owner, or -1 once out of it
+	owner    *timerHeap // the heap the timer was armed in
 }
 
+// cancel disarms the timer and drops it from its heap at once, so that the
+// long guard timers of finished deliveries hold no memory.
 func (h *timerHandle) cancel() {
-	if h != nil {
-		h.canceled = true
+	if h == nil || h.canceled {
+		return
+	}
+	h.canceled = true
+	if h.index >= 0 {
+		heap.Remove(h.owner, h.index)
 	}
 }
 
@@ -41,12 +48,13 @@ func (h *timerHeap) Pop() any {
 	n := len(old)
 	t := old[n-1]
 	*h = old[:n-1]
+	t.index = -1
 	return t
 }
 
 // add arms fn to run on the loop goroutine at time at.
 func (h *timerHeap) add(at time.Time, fn func()) *timerHandle {
-	t := &timerHandle{at: at, fn: fn}
+	t := &timerHandle{at: at, fn: fn, owner: h}
 	heap.Push(h, t)
 	return t
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,16 +17,16 @@ import (
 )
 
 var (
-	// ErrMalformedResponse matches errors from [DialAgent] and
-	// [Agent.Deliver] when the agent's announcement or reply is missing,
+	// ErrMalformedResponse matches errors from [Agent.ReadAnnouncement]
+	// and [Agent.ReadReply] when the agent's announcement or reply is missing,
 	// truncated or not what the protocol requires. The agent closing the
 	// connection without a reply is also a malformed response, as in the C
 	// queue manager. The error text is "private/<transport> socket:
 	// malformed response".
 	ErrMalformedResponse = errors.New("malformed response")
 
-	// ErrPrematureDisconnect matches errors from [DialAgent] and
-	// [Agent.Deliver] when reading from the agent fails at the socket
+	// ErrPrematureDisconnect matches errors from
+	// [Agent.ReadAnnouncement] and [Agent.ReadReply] when reading from the agent fails at the socket
 	// level, for example with a connection reset. The error text is
 	// "private/<transport> socket: premature disconnect".
 	//
@@ -35,7 +36,7 @@ var (
 	// handles both the same way and the distinction helps an operator.
 	ErrPrematureDisconnect = errors.New("premature disconnect")
 
-	// ErrRequestWrite matches errors from [Agent.Deliver] when the request
+	// ErrRequestWrite matches errors from [Agent.Send] when the request
 	// could not be sent. The C queue manager then marks the transport
 	// unavailable, not just the message for retry. The error text is
 	// "write to process (<transport>): <strerror>".
@@ -54,50 +55,77 @@ type agentError struct {
 func (e *agentError) Error() string   { return e.msg }
 func (e *agentError) Unwrap() []error { return []error{e.kind, e.cause} }
 
-// Agent is one connection to a delivery agent on private/<transport> that
-// has sent its protocol announcement, ready for one delivery request.
+// Agent is one connection to a delivery agent on private/<transport>,
+// driven by the caller's event loop as the C queue manager drives its
+// agents: the caller watches [Agent.Fd] and, each time it turns readable,
+// makes the one call the conversation is waiting for. First
+// [Agent.ReadAnnouncement], then [Agent.Send] with one request and, once
+// readable again, [Agent.ReadReply]. Each read or write that would block
+// waits at most the timeout given to [OpenAgent]; the waits for the
+// announcement and the reply to start are the caller's to bound.
 type Agent struct {
-	conn      *attr.Conn
+	sock      *attr.Socket
+	timeout   time.Duration
+	r         *attr.Reader
 	transport string
+	label     string
 	used      bool
 }
 
-// DialAgent connects to the delivery agent private/<transport> under
-// queueDir and waits for its protocol announcement. Timeout bounds the
-// connect and each later read or write. The wait for the announcement is
-// bounded only by ctx, because the connection sits in the listen backlog
-// until master(8) has a free agent process. The C queue manager guards
-// that wait with daemon_timeout (18000s).
+// OpenAgent connects to the delivery agent private/<transport> under
+// queueDir without waiting for the agent to accept. The connection sits in
+// the listen backlog until master(8) has a free agent process, and the
+// agent's announcement makes it readable.
 //
-// A connect failure is an *attr.ConnectError reading "connect to transport
-// private/<transport>: <strerror>". A bad announcement matches
-// [ErrMalformedResponse] or [ErrPrematureDisconnect]. Either way the C
-// queue manager marks the transport unavailable.
-func DialAgent(ctx context.Context, queueDir, transport string, timeout time.Duration) (*Agent, error) {
-	conn, err := attr.Dial(ctx, queueDir, classPrivate, transport, timeout)
+// A connect failure, including a full backlog (EAGAIN), is an
+// *attr.ConnectError reading "connect to transport private/<transport>:
+// <strerror>". The C queue manager then marks the transport unavailable.
+func OpenAgent(queueDir, transport string, timeout time.Duration) (*Agent, error) {
+	endpoint := classPrivate + "/" + transport
+	sock, err := attr.DialSocket(filepath.Join(queueDir, endpoint))
 	if err != nil {
-		var connectErr *attr.ConnectError
-		if errors.As(err, &connectErr) {
-			connectErr.Kind = "transport"
-		}
-		return nil, err
+		return nil, &attr.ConnectError{Kind: "transport", Endpoint: endpoint, Err: err}
 	}
-
-	return newAgent(ctx, conn, transport)
+	return newAgent(sock, transport, timeout), nil
 }
 
-// newAgent waits for the announcement on an established connection.
-func newAgent(ctx context.Context, conn *attr.Conn, transport string) (*Agent, error) {
-	a := &Agent{conn: conn, transport: transport}
-	if err := conn.WaitReadable(ctx); err != nil {
-		conn.Close()
-		return nil, a.waitError(err, "timeout connecting to transport: "+transport)
+func newAgent(sock *attr.Socket, transport string, timeout time.Duration) *Agent {
+	label := classPrivate + "/" + transport + " socket"
+	// Announcements and replies are a few hundred bytes.
+	r := attr.NewReaderSize(sock, label, 512)
+	return &Agent{sock: sock, timeout: timeout, r: r, transport: transport, label: label}
+}
+
+// Fd returns the socket for the caller's event loop to watch for input.
+// It stays owned by the Agent; only [Agent.Close] closes it.
+func (a *Agent) Fd() int { return a.sock.Fd() }
+
+// startIO bounds the read or write that follows by the timeout.
+func (a *Agent) startIO() {
+	if a.timeout > 0 {
+		_ = a.sock.SetDeadline(time.Now().Add(a.timeout))
 	}
-	if err := conn.ExpectProtocol(ctx, protoDeliver); err != nil {
-		conn.Close()
-		return nil, a.replyError(err)
+}
+
+// ReadAnnouncement reads the agent's protocol announcement. A bad one
+// matches [ErrMalformedResponse] or [ErrPrematureDisconnect].
+func (a *Agent) ReadAnnouncement() error {
+	a.startIO()
+	if err := a.r.Scan(attr.Expect("protocol", protoDeliver)); err != nil {
+		return a.replyError(err)
 	}
-	return a, nil
+	return nil
+}
+
+// AnnouncementTimeout is the error for an agent that did not announce
+// itself within the caller's limit (daemon_timeout in the C queue
+// manager). It matches context.DeadlineExceeded.
+func (a *Agent) AnnouncementTimeout() error {
+	return &agentError{
+		msg:   "timeout connecting to transport: " + a.transport,
+		kind:  context.DeadlineExceeded,
+		cause: context.DeadlineExceeded,
+	}
 }
 
 // Stats carries the times sent in the request's "time" attribute.
@@ -278,61 +306,56 @@ type DeliveryReply struct {
 	Status int // 0 if every recipient reached a final state, else retry is needed
 }
 
-// Deliver sends the request and waits for the reply. An Agent takes one
-// request only. Close it afterwards, because the agent process waits for
-// that close before it exits.
-//
-// The wait for the reply to start is bounded only by ctx, because a
-// delivery can take long. Reading the rest of the reply is bounded by the
-// timeout. If ctx ends first, the error reads "<queue id>: timeout
-// receiving delivery status from transport: <transport>" and wraps the
-// context's error. Other failures match [ErrRequestWrite],
-// [ErrMalformedResponse] or [ErrPrematureDisconnect].
-func (a *Agent) Deliver(ctx context.Context, req *DeliveryRequest) (DeliveryReply, error) {
+// Send writes the one request this connection takes. A failure matches
+// [ErrRequestWrite] and reads "write to process (<transport>): <strerror>".
+func (a *Agent) Send(req *DeliveryRequest) error {
 	if a.used {
-		return DeliveryReply{}, fmt.Errorf("%s: delivery agent connection already used", a.conn.Label())
+		return fmt.Errorf("%s: delivery agent connection already used", a.label)
 	}
 	a.used = true
 
 	request, err := req.encode()
 	if err != nil {
-		return DeliveryReply{}, err
+		return err
 	}
-	if err := a.conn.Write(ctx, request); err != nil {
-		return DeliveryReply{}, &agentError{
+	a.startIO()
+	if _, err := a.sock.Write(request); err != nil {
+		return &agentError{
 			msg:   fmt.Sprintf("write to process (%s): %s", a.transport, attr.Strerror(err)),
 			kind:  ErrRequestWrite,
 			cause: err,
 		}
 	}
+	return nil
+}
 
-	if err := a.conn.WaitReadable(ctx); err != nil {
-		return DeliveryReply{}, a.waitError(err,
-			req.QueueID+": timeout receiving delivery status from transport: "+a.transport)
-	}
+// ReadReply reads the agent's reply to the request. A reply that is
+// missing, truncated or not what the protocol requires matches
+// [ErrMalformedResponse]; a socket error matches [ErrPrematureDisconnect].
+func (a *Agent) ReadReply() (DeliveryReply, error) {
 	var reply DeliveryReply
 	fields := append(reply.DSN.fields(), attr.Int("status", &reply.Status))
-	if err := a.conn.Scan(ctx, fields...); err != nil {
+	a.startIO()
+	if err := a.r.Scan(fields...); err != nil {
 		return DeliveryReply{}, a.replyError(err)
 	}
 	return reply, nil
 }
 
-// Close closes the connection to the agent.
-func (a *Agent) Close() error { return a.conn.Close() }
-
-// waitError describes a failed wait for the agent's first byte. The
-// context's deadline passing gets timeoutMsg, the C queue manager's text
-// for its guard timer. Anything else is classified by replyError.
-func (a *Agent) waitError(err error, timeoutMsg string) error {
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return &agentError{msg: timeoutMsg, kind: context.DeadlineExceeded, cause: err}
-	case errors.Is(err, context.Canceled):
-		return &agentError{msg: a.conn.Label() + ": wait canceled", kind: context.Canceled, cause: err}
+// ReplyTimeout is the error for an agent that did not reply within the
+// caller's limit (daemon_timeout in the C queue manager). It matches
+// context.DeadlineExceeded.
+func (a *Agent) ReplyTimeout(queueID string) error {
+	return &agentError{
+		msg:   queueID + ": timeout receiving delivery status from transport: " + a.transport,
+		kind:  context.DeadlineExceeded,
+		cause: context.DeadlineExceeded,
 	}
-	return a.replyError(err)
 }
+
+// Close closes the connection. The agent process waits for that close
+// before it takes its next connection.
+func (a *Agent) Close() error { return a.sock.Close() }
 
 // replyError turns a failed read of the announcement or reply into the
 // C queue manager's two warnings.
@@ -341,7 +364,7 @@ func (a *Agent) replyError(err error) error {
 	if isSocketError(err) {
 		kind = ErrPrematureDisconnect
 	}
-	return &agentError{msg: a.conn.Label() + ": " + kind.Error(), kind: kind, cause: err}
+	return &agentError{msg: a.label + ": " + kind.Error(), kind: kind, cause: err}
 }
 
 // isSocketError reports whether a read failed in the socket layer rather

@@ -3,6 +3,8 @@ package transport
 import (
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"oqmgr-go/internal/attr"
 )
@@ -70,6 +73,37 @@ const deferReplyWire = "status\x004.4.1\x00diag_type\x00\x00diag_text\x00\x00mta
 	"mta_mname\x00\x00action\x00\x00reason\x00connect to example.com: Connection refused\x00" +
 	"status\x004294967295\x00\x00"
 
+// readable waits up to ten seconds for the agent's socket to turn readable,
+// as the scheduler's poller would.
+func readable(t *testing.T, agent *Agent) {
+	t.Helper()
+	fds := []unix.PollFd{{Fd: int32(agent.Fd()), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, 10000)
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "agent socket readable within ten seconds")
+}
+
+// openReady connects to the fake agent and reads its announcement.
+func openReady(t *testing.T, queueDir string, timeout time.Duration) *Agent {
+	t.Helper()
+	agent, err := OpenAgent(queueDir, "smtp", timeout)
+	require.NoError(t, err)
+	t.Cleanup(func() { agent.Close() })
+	readable(t, agent)
+	require.NoError(t, agent.ReadAnnouncement())
+	return agent
+}
+
+// deliver sends one request and reads the reply once it starts.
+func deliver(t *testing.T, agent *Agent, req *DeliveryRequest) (DeliveryReply, error) {
+	t.Helper()
+	if err := agent.Send(req); err != nil {
+		return DeliveryReply{}, err
+	}
+	readable(t, agent)
+	return agent.ReadReply()
+}
+
 func TestDeliver_Transcript(t *testing.T) {
 	requests := make(chan []byte, 1)
 	fake := startFake(t, "smtp", func(p *peer) {
@@ -78,11 +112,8 @@ func TestDeliver_Transcript(t *testing.T) {
 		p.send(deferReplyWire)
 	})
 
-	ctx := context.Background()
-	agent, err := DialAgent(ctx, fake.queueDir, "smtp", time.Second)
-	require.NoError(t, err)
-	defer agent.Close()
-	reply, err := agent.Deliver(ctx, sampleRequest())
+	agent := openReady(t, fake.queueDir, time.Second)
+	reply, err := deliver(t, agent, sampleRequest())
 	require.NoError(t, err)
 
 	assert.Equal(t, sampleRequestWire, string(<-requests))
@@ -132,11 +163,8 @@ func TestDeliver_BadReplies(t *testing.T) {
 				p.send(tt.reply)
 			})
 
-			ctx := context.Background()
-			agent, err := DialAgent(ctx, fake.queueDir, "smtp", time.Second)
-			require.NoError(t, err)
-			defer agent.Close()
-			_, err = agent.Deliver(ctx, sampleRequest())
+			agent := openReady(t, fake.queueDir, time.Second)
+			_, err := deliver(t, agent, sampleRequest())
 
 			assert.ErrorIs(t, err, ErrMalformedResponse)
 			assert.ErrorIs(t, err, tt.wantIs)
@@ -154,11 +182,8 @@ func TestDeliver_ResetIsPrematureDisconnect(t *testing.T) {
 		_, _ = io.ReadFull(p.conn, buf)
 	})
 
-	ctx := context.Background()
-	agent, err := DialAgent(ctx, fake.queueDir, "smtp", time.Second)
-	require.NoError(t, err)
-	defer agent.Close()
-	_, err = agent.Deliver(ctx, sampleRequest())
+	agent := openReady(t, fake.queueDir, time.Second)
+	_, err := deliver(t, agent, sampleRequest())
 
 	assert.ErrorIs(t, err, ErrPrematureDisconnect)
 	assert.ErrorIs(t, err, syscall.ECONNRESET)
@@ -173,38 +198,21 @@ func TestDeliver_WriteToClosedAgent(t *testing.T) {
 		close(closed)
 	})
 
-	ctx := context.Background()
-	agent, err := DialAgent(ctx, fake.queueDir, "smtp", time.Second)
-	require.NoError(t, err)
-	defer agent.Close()
+	agent := openReady(t, fake.queueDir, time.Second)
 	<-closed
-	_, err = agent.Deliver(ctx, sampleRequest())
+	err := agent.Send(sampleRequest())
 
 	assert.ErrorIs(t, err, ErrRequestWrite)
 	assert.ErrorIs(t, err, syscall.EPIPE)
 	assert.EqualError(t, err, "write to process (smtp): Broken pipe")
 }
 
-func TestDeliver_SlowDeliveryBoundedByContext(t *testing.T) {
-	release := make(chan struct{})
-	defer close(release)
-	fake := startFake(t, "smtp", func(p *peer) {
-		p.announce("delivery_request_protocol")
-		p.readLists(3)
-		<-release
-	})
+func TestDeliver_ReplyTimeoutText(t *testing.T) {
+	fake := startFake(t, "smtp", func(p *peer) { p.announce("delivery_request_protocol") })
+	agent := openReady(t, fake.queueDir, time.Second)
 
-	agent, err := DialAgent(context.Background(), fake.queueDir, "smtp", 20*time.Millisecond)
-	require.NoError(t, err)
-	defer agent.Close()
+	err := agent.ReplyTimeout("4F2A81C3D")
 
-	// The reply wait outlasts the I/O timeout and ends with the context.
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	_, err = agent.Deliver(ctx, sampleRequest())
-
-	assert.GreaterOrEqual(t, time.Since(start), 150*time.Millisecond)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.EqualError(t, err, "4F2A81C3D: timeout receiving delivery status from transport: smtp")
 }
@@ -219,13 +227,13 @@ func TestDeliver_ReplyStalledMidway(t *testing.T) {
 		<-release
 	})
 
-	ctx := context.Background()
-	agent, err := DialAgent(ctx, fake.queueDir, "smtp", 50*time.Millisecond)
-	require.NoError(t, err)
-	defer agent.Close()
-	_, err = agent.Deliver(ctx, sampleRequest())
+	agent := openReady(t, fake.queueDir, 50*time.Millisecond)
+	start := time.Now()
+	_, err := deliver(t, agent, sampleRequest())
 
+	assert.Less(t, time.Since(start), 900*time.Millisecond, "the rest of the reply waits the I/O timeout, not the caller's")
 	assert.ErrorIs(t, err, ErrMalformedResponse)
+	assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
 	assert.EqualError(t, err, "private/smtp socket: malformed response")
 }
 
@@ -236,18 +244,15 @@ func TestDeliver_OneRequestPerAgent(t *testing.T) {
 		p.send(deferReplyWire)
 	})
 
-	ctx := context.Background()
-	agent, err := DialAgent(ctx, fake.queueDir, "smtp", time.Second)
+	agent := openReady(t, fake.queueDir, time.Second)
+	_, err := deliver(t, agent, sampleRequest())
 	require.NoError(t, err)
-	defer agent.Close()
-	_, err = agent.Deliver(ctx, sampleRequest())
-	require.NoError(t, err)
-	_, err = agent.Deliver(ctx, sampleRequest())
+	err = agent.Send(sampleRequest())
 
 	assert.EqualError(t, err, "private/smtp socket: delivery agent connection already used")
 }
 
-func TestDialAgent_Errors(t *testing.T) {
+func TestOpenAgent_AnnouncementErrors(t *testing.T) {
 	tests := []struct {
 		name    string
 		script  func(p *peer)
@@ -265,15 +270,19 @@ func TestDialAgent_Errors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fake := startFake(t, "smtp", tt.script)
-			_, err := DialAgent(context.Background(), fake.queueDir, "smtp", time.Second)
+			agent, err := OpenAgent(fake.queueDir, "smtp", time.Second)
+			require.NoError(t, err)
+			defer agent.Close()
+			readable(t, agent)
+			err = agent.ReadAnnouncement()
 			assert.ErrorIs(t, err, tt.wantIs)
 			assert.EqualError(t, err, tt.wantMsg)
 		})
 	}
 }
 
-func TestDialAgent_NoSocket(t *testing.T) {
-	_, err := DialAgent(context.Background(), t.TempDir(), "smtp", time.Second)
+func TestOpenAgent_NoSocket(t *testing.T) {
+	_, err := OpenAgent(t.TempDir(), "smtp", time.Second)
 
 	var connectErr *attr.ConnectError
 	assert.ErrorAs(t, err, &connectErr)
@@ -281,14 +290,38 @@ func TestDialAgent_NoSocket(t *testing.T) {
 	assert.EqualError(t, err, "connect to transport private/smtp: No such file or directory")
 }
 
-func TestDialAgent_NoAnnouncementBeforeContextEnds(t *testing.T) {
-	release := make(chan struct{})
-	defer close(release)
-	fake := startFake(t, "smtp", func(p *peer) { <-release })
+func TestOpenAgent_FullBacklog(t *testing.T) {
+	// A listener that never accepts, with the shortest backlog: once it is
+	// full, a non-blocking connect fails at once instead of waiting.
+	queueDir := t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(queueDir, "private"), 0o755))
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	require.NoError(t, err)
+	defer unix.Close(fd)
+	require.NoError(t, unix.Bind(fd, &unix.SockaddrUnix{Name: filepath.Join(queueDir, "private", "smtp")}))
+	require.NoError(t, unix.Listen(fd, 0))
 
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	_, err := DialAgent(ctx, fake.queueDir, "smtp", 10*time.Millisecond)
+	var err2 error
+	for range 10 {
+		var agent *Agent
+		agent, err2 = OpenAgent(queueDir, "smtp", time.Second)
+		if err2 != nil {
+			break
+		}
+		defer agent.Close()
+	}
+
+	assert.ErrorIs(t, err2, syscall.EAGAIN)
+	assert.EqualError(t, err2, "connect to transport private/smtp: Resource temporarily unavailable")
+}
+
+func TestOpenAgent_AnnouncementTimeoutText(t *testing.T) {
+	fake := startFake(t, "smtp", func(p *peer) {})
+	agent, err := OpenAgent(fake.queueDir, "smtp", time.Second)
+	require.NoError(t, err)
+	defer agent.Close()
+
+	err = agent.AnnouncementTimeout()
 
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.EqualError(t, err, "timeout connecting to transport: smtp")

@@ -32,6 +32,7 @@ const postfixDaemonDir = "/usr/lib/postfix/sbin"
 // standalone is one Postfix daemon serving a single client connection.
 type standalone struct {
 	conn     *attr.Conn
+	nc       net.Conn
 	queueDir string
 	stderr   *bytes.Buffer
 	cmd      *exec.Cmd
@@ -87,8 +88,27 @@ func startStandalone(t *testing.T, daemon, label string, args ...string) *standa
 		}
 	})
 
+	s.nc = nc
 	s.conn = attr.NewConn(nc, label, 5*time.Second)
 	return s
+}
+
+// agent returns an Agent on a duplicate of the daemon connection, with the
+// announcement read, as the scheduler holds one after its poller saw it.
+func (s *standalone) agent(t *testing.T, transport string) *Agent {
+	t.Helper()
+	f, err := s.nc.(*net.UnixConn).File()
+	require.NoError(t, err)
+	fd, err := unix.Dup(int(f.Fd()))
+	f.Close()
+	require.NoError(t, err)
+	sock, err := attr.NewSocket(fd)
+	require.NoError(t, err)
+	agent := newAgent(sock, transport, 5*time.Second)
+	t.Cleanup(func() { agent.Close() })
+	readable(t, agent)
+	require.NoError(t, agent.ReadAnnouncement())
+	return agent
 }
 
 // resolver returns a Resolver that uses the already open connection.
@@ -140,11 +160,9 @@ func TestPostfix_TrivialRewriteRewrite(t *testing.T) {
 func TestPostfix_DiscardUnopenableQueueFile(t *testing.T) {
 	t.Parallel()
 	s := startStandalone(t, "discard", "private/discard socket")
-	ctx := context.Background()
-	agent, err := newAgent(ctx, s.conn, "discard")
-	require.NoError(t, err)
+	agent := s.agent(t, "discard")
 
-	reply, err := agent.Deliver(ctx, sampleRequest())
+	reply, err := deliver(t, agent, sampleRequest())
 
 	require.NoError(t, err)
 	assert.Equal(t, DeliveryReply{Status: -1}, reply)
@@ -168,11 +186,9 @@ func TestPostfix_DiscardMarksRecipientDone(t *testing.T) {
 	req.QueueID = queueID
 	req.Flags = 3
 	req.Recipients = []RequestRecipient{{Address: "a@example.com", Offset: rcptOffset}}
-	ctx := context.Background()
-	agent, err := newAgent(ctx, s.conn, "discard")
-	require.NoError(t, err)
+	agent := s.agent(t, "discard")
 
-	reply, err := agent.Deliver(ctx, req)
+	reply, err := deliver(t, agent, req)
 
 	require.NoError(t, err)
 	assert.Equal(t, DeliveryReply{Status: 0}, reply)

@@ -298,7 +298,9 @@ func (r *Resolver) connLocked(ctx context.Context) (*attr.Conn, error) {
 		return r.conn, nil
 	}
 
-	conn, err := attr.Dial(ctx, r.queueDir, classPrivate, r.service, r.timeout)
+	// The scheduling loop is the only caller and has nothing else to do
+	// while it waits for trivial-rewrite, so it waits on its own thread.
+	conn, err := attr.DialDirect(r.queueDir, classPrivate, r.service, r.timeout)
 	if err != nil {
 		return nil, err
 	}

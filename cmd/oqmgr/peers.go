@@ -17,8 +17,8 @@ type peers struct {
 	cfg      *conf.Config
 }
 
-func (p *peers) DialAgent(ctx context.Context, transportName string) (sched.Agent, error) {
-	agent, err := transport.DialAgent(ctx, p.queueDir, transportName, p.cfg.DaemonTimeout)
+func (p *peers) OpenAgent(transportName string) (sched.Agent, error) {
+	agent, err := transport.OpenAgent(p.queueDir, transportName, p.cfg.DaemonTimeout)
 	if err != nil {
 		return nil, err
 	}

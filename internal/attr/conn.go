@@ -23,10 +23,16 @@ import (
 //
 // A Conn is not safe for concurrent use.
 type Conn struct {
-	nc      net.Conn
+	nc      stream
 	r       *Reader
 	label   string
 	timeout time.Duration
+}
+
+// stream is what a Conn needs of its connection: a net.Conn or a *Socket.
+type stream interface {
+	io.ReadWriteCloser
+	SetDeadline(t time.Time) error
 }
 
 // NewConn wraps an established connection. Label names the peer in errors,
@@ -49,6 +55,18 @@ func Dial(ctx context.Context, queueDir, class, service string, timeout time.Dur
 		return nil, &ConnectError{Endpoint: endpoint, Err: err}
 	}
 	return NewConn(nc, endpoint+" socket", timeout), nil
+}
+
+// DialDirect is [Dial] for a caller that waits on its own thread: the
+// Conn's reads and writes wait in poll(2) (see [Socket]) instead of in the
+// runtime's network poller. The connect itself never waits.
+func DialDirect(queueDir, class, service string, timeout time.Duration) (*Conn, error) {
+	endpoint := class + "/" + service
+	sock, err := DialSocket(filepath.Join(queueDir, class, service))
+	if err != nil {
+		return nil, &ConnectError{Endpoint: endpoint, Err: err}
+	}
+	return &Conn{nc: sock, r: NewReaderSize(sock, endpoint+" socket", 1024), label: endpoint + " socket", timeout: timeout}, nil
 }
 
 // Label returns the name of the peer used in error messages.
@@ -113,6 +131,9 @@ func (c *Conn) PeerClosed() bool {
 	if c.r.br.Buffered() > 0 {
 		return true
 	}
+	if sock, ok := c.nc.(*Socket); ok {
+		return sock.PeerClosed()
+	}
 	sc, ok := c.nc.(syscall.Conn)
 	if !ok {
 		return false
@@ -164,8 +185,15 @@ func (c *Conn) doWithin(ctx context.Context, timeout time.Duration, op func() er
 	}
 
 	// A cancelled context moves the deadline into the past, which makes the
-	// blocked read or write return at once.
-	stop := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(time.Unix(1, 0)) })
+	// blocked read or write return at once; a Socket's wait in poll(2) does
+	// not see a new deadline, so it is shut down instead.
+	stop := context.AfterFunc(ctx, func() {
+		if sock, ok := c.nc.(*Socket); ok {
+			sock.Interrupt()
+			return
+		}
+		_ = c.nc.SetDeadline(time.Unix(1, 0))
+	})
 	err := op()
 	stop()
 	if err == nil {

@@ -90,6 +90,13 @@ func NewReader(r io.Reader, label string) *Reader {
 	return &Reader{br: bufio.NewReader(r), label: label}
 }
 
+// NewReaderSize is [NewReader] with a read buffer of size bytes, for a
+// stream that carries only short lists. Longer names and values are still
+// read whole, up to [MaxValueSize].
+func NewReaderSize(r io.Reader, label string, size int) *Reader {
+	return &Reader{br: bufio.NewReaderSize(r, size), label: label}
+}
+
 // Label returns the name of the input used in error messages.
 func (r *Reader) Label() string { return r.label }
 

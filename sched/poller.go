@@ -1,0 +1,126 @@
+package sched
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// poller is the loop's own epoll set, like the event loop of the C queue
+// manager: the loop goroutine watches delivery-agent sockets itself, so a
+// reply costs no hand-off between goroutines and no thread wake-up. Other
+// goroutines reach a loop that sleeps in the poller through wake.
+//
+// Only the loop goroutine calls watch, forget and wait; wake is safe from
+// any goroutine.
+type poller struct {
+	epfd     int
+	wakefd   int // an eventfd, readable after wake
+	watches  map[int32]*watch
+	nextTag  int32
+	readyBuf []unix.EpollEvent
+}
+
+// watch is one watched descriptor. The tag travels in the epoll event, so
+// an event that was already collected for a descriptor that is forgotten
+// and reused in the same pass is not delivered to the new watcher.
+type watch struct {
+	tag        int32
+	ready      func()
+	closeOwner func() // closes the descriptor's owner when the loop exits
+}
+
+func newPoller() (*poller, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll_create: %w", err)
+	}
+	wakefd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	p := &poller{epfd: epfd, wakefd: wakefd, watches: make(map[int32]*watch), readyBuf: make([]unix.EpollEvent, 64)}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wakefd), Pad: -1}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
+		p.shutdown()
+		return nil, fmt.Errorf("epoll_ctl: %w", err)
+	}
+	return p, nil
+}
+
+// watch calls ready on the loop goroutine each time fd has input, has hung
+// up or has failed, until forget. closeFn closes fd's owner if the loop
+// exits first.
+func (p *poller) watch(fd int, ready, closeFn func()) error {
+	p.nextTag++
+	if p.nextTag < 0 {
+		p.nextTag = 0
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd), Pad: p.nextTag}
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		return fmt.Errorf("epoll_ctl: %w", err)
+	}
+	p.watches[int32(fd)] = &watch{tag: p.nextTag, ready: ready, closeOwner: closeFn}
+	return nil
+}
+
+// forget stops watching fd. Call it before fd is closed.
+func (p *poller) forget(fd int) {
+	if _, ok := p.watches[int32(fd)]; !ok {
+		return
+	}
+	delete(p.watches, int32(fd))
+	_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+}
+
+// wait sleeps until a watched descriptor is ready, wake is called or
+// timeout passes, then runs the handlers of the ready descriptors. A
+// timeout of zero only collects what is ready now.
+func (p *poller) wait(timeout time.Duration) error {
+	ms := 0
+	if timeout > 0 {
+		ms = int((timeout + time.Millisecond - 1) / time.Millisecond)
+	}
+	n, err := unix.EpollWait(p.epfd, p.readyBuf, ms)
+	if err != nil {
+		if errors.Is(err, unix.EINTR) {
+			return nil
+		}
+		return fmt.Errorf("epoll_wait: %w", err)
+	}
+	for _, ev := range p.readyBuf[:n] {
+		if ev.Pad == -1 {
+			var buf [8]byte
+			_, _ = unix.Read(p.wakefd, buf[:])
+			continue
+		}
+		w, ok := p.watches[ev.Fd]
+		if !ok || w.tag != ev.Pad {
+			continue
+		}
+		w.ready()
+	}
+	return nil
+}
+
+// wake makes a wait in progress, or else the next one, return at once. It
+// is safe from any goroutine.
+func (p *poller) wake() {
+	one := [8]byte{1}
+	_, _ = unix.Write(p.wakefd, one[:])
+}
+
+// shutdown closes every watched descriptor's owner and the poller itself.
+func (p *poller) shutdown() {
+	for fd, w := range p.watches {
+		delete(p.watches, fd)
+		if w.closeOwner != nil {
+			w.closeOwner()
+		}
+	}
+	unix.Close(p.wakefd)
+	unix.Close(p.epfd)
+}
