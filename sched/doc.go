@@ -3,8 +3,10 @@
 // with their concurrency windows, the dead-destination cache and the timers.
 //
 // One goroutine, the one running Loop.Run, reads and writes that state.
-// Other goroutines (the trigger server, delivery-agent connections, the
-// end-of-attempt workers) only send typed events to the loop's channels.
+// Like the C program's event loop, it watches the delivery-agent sockets
+// itself in an epoll set and waits for trivial-rewrite on its own thread.
+// Other goroutines (the trigger server, the workers that send bounce,
+// defer and trace notices) only send typed events to the loop's channels.
 //
 // Failure model, following the C oqmgr of Postfix 3.7:
 //   - A queue file that cannot be parsed moves from active to corrupt, with a

@@ -6,7 +6,8 @@
 //     transport, next hop and address of a recipient, and rewrites
 //     redirect addresses.
 //   - [Agent] hands one delivery request to a delivery agent on
-//     private/<transport> and reads its reply.
+//     private/<transport> and reads its reply, driven by the caller's
+//     event loop.
 //   - [Notify] and [DeferAppend] send requests to bounce(8) under its
 //     bounce, defer and trace service names.
 //
