@@ -2,8 +2,9 @@ package maillog
 
 import (
 	"fmt"
-	"net"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // facilities maps syslog_facility values to syslog facility codes, as
@@ -20,10 +21,12 @@ var facilities = map[string]int{
 var syslogLevel = [...]int{6, 4, 3, 2, 2}
 
 // datagramConn is a connected AF_UNIX datagram socket that reconnects on
-// demand. Callers serialise access.
+// demand. Callers serialise access. The socket is a blocking one outside
+// the Go runtime's network poller, so a send to a busy receiver sleeps in
+// the kernel as Postfix's does, instead of parking and waking goroutines.
 type datagramConn struct {
 	path string
-	conn *net.UnixConn
+	fd   int // -1 when not connected
 }
 
 // write sends b as one datagram. It connects first when needed, and after
@@ -40,33 +43,46 @@ func (d *datagramConn) write(b []byte) {
 		if !d.connect() {
 			return
 		}
-		if _, err := d.conn.Write(b); err == nil {
+		if d.send(b) == nil {
 			return
 		}
-		d.conn.Close()
-		d.conn = nil
+		_ = d.close()
+	}
+}
+
+// send writes one datagram, retrying a send that a signal interrupted.
+func (d *datagramConn) send(b []byte) error {
+	for {
+		_, err := unix.Write(d.fd, b)
+		if err != unix.EINTR {
+			return err
+		}
 	}
 }
 
 // connect reports whether the socket is connected, connecting it if needed.
 func (d *datagramConn) connect() bool {
-	if d.conn != nil {
+	if d.fd >= 0 {
 		return true
 	}
-	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: d.path, Net: "unixgram"})
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return false
 	}
-	d.conn = c
+	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: d.path}); err != nil {
+		unix.Close(fd)
+		return false
+	}
+	d.fd = fd
 	return true
 }
 
 func (d *datagramConn) close() error {
-	if d.conn == nil {
+	if d.fd < 0 {
 		return nil
 	}
-	err := d.conn.Close()
-	d.conn = nil
+	err := unix.Close(d.fd)
+	d.fd = -1
 	return err
 }
 
@@ -82,7 +98,7 @@ type syslogSink struct {
 }
 
 func newSyslogSink(path string, facility int, tag string, pid int, now func() time.Time) *syslogSink {
-	s := &syslogSink{datagramConn: datagramConn{path: path}, facility: facility, tag: tag, pid: pid, now: now}
+	s := &syslogSink{datagramConn: datagramConn{path: path, fd: -1}, facility: facility, tag: tag, pid: pid, now: now}
 	s.connect() // LOG_NDELAY
 	return s
 }
@@ -105,7 +121,7 @@ type postlogSink struct {
 }
 
 func newPostlogSink(path, host, tag string, pid int, now func() time.Time) *postlogSink {
-	s := &postlogSink{datagramConn: datagramConn{path: path}, host: host, tag: tag, pid: pid, now: now}
+	s := &postlogSink{datagramConn: datagramConn{path: path, fd: -1}, host: host, tag: tag, pid: pid, now: now}
 	s.connect() // maillog_client_init connects at once
 	return s
 }
