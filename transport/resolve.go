@@ -63,8 +63,9 @@ type Resolver struct {
 
 	mu        sync.Mutex // guards every field below
 	conn      *attr.Conn
-	opened    time.Time // when conn was opened
-	idleTimer *time.Timer
+	opened    time.Time   // when conn was opened
+	lastUsed  time.Time   // when conn last completed a request
+	idleTimer *time.Timer // runs while conn is open, see idleCheck
 
 	lastResolve        resolveKey
 	lastResolution     Resolution
@@ -290,7 +291,6 @@ func (r *Resolver) exchange(ctx context.Context, b *attr.Builder, reply ...attr.
 // connLocked returns an open connection whose protocol announcement has
 // been checked, replacing one that is stale. The caller holds r.mu.
 func (r *Resolver) connLocked(ctx context.Context) (*attr.Conn, error) {
-	r.stopIdleTimer()
 	if r.conn != nil && (r.conn.PeerClosed() || r.now().Sub(r.opened) >= r.ttlLimit) {
 		r.dropLocked()
 	}
@@ -318,19 +318,34 @@ func (r *Resolver) dropLocked() {
 		_ = r.conn.Close()
 		r.conn = nil
 	}
+	r.stopIdleTimer()
 }
 
-// armIdleTimer closes the connection once it has been unused for the idle
-// limit, so an idle queue manager does not keep a trivial-rewrite process.
+// armIdleTimer notes that the connection was just used and makes sure a
+// timer will close it once it has been unused for the idle limit, so an
+// idle queue manager does not keep a trivial-rewrite process. One timer
+// serves the whole connection rather than one per request.
 func (r *Resolver) armIdleTimer() {
-	conn := r.conn
-	r.idleTimer = time.AfterFunc(r.idleLimit, func() {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		if r.conn == conn {
-			r.dropLocked()
-		}
-	})
+	r.lastUsed = r.now()
+	if r.idleTimer == nil {
+		r.idleTimer = time.AfterFunc(r.idleLimit, r.idleCheck)
+	}
+}
+
+// idleCheck closes the connection if it has been unused for the idle
+// limit, or else runs again when it would be.
+func (r *Resolver) idleCheck() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.conn == nil || r.idleTimer == nil {
+		return
+	}
+	unused := r.now().Sub(r.lastUsed)
+	if unused >= r.idleLimit {
+		r.dropLocked()
+		return
+	}
+	r.idleTimer.Reset(r.idleLimit - unused)
 }
 
 func (r *Resolver) stopIdleTimer() {

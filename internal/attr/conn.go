@@ -27,6 +27,11 @@ type Conn struct {
 	r       *Reader
 	label   string
 	timeout time.Duration
+
+	// For a Socket, one watch per context shuts the connection down when
+	// the context ends, instead of one watch per operation.
+	watched   context.Context
+	stopWatch func() bool
 }
 
 // stream is what a Conn needs of its connection: a net.Conn or a *Socket.
@@ -88,6 +93,9 @@ func (c *Conn) Write(ctx context.Context, p []byte) error {
 func (c *Conn) ReadList(ctx context.Context) ([]Attr, error) {
 	var list []Attr
 	err := c.do(ctx, func() error {
+		if err := c.waitInput(); err != nil {
+			return err
+		}
 		var err error
 		list, err = c.r.ReadList()
 		return err
@@ -97,7 +105,12 @@ func (c *Conn) ReadList(ctx context.Context) ([]Attr, error) {
 
 // Scan reads one list strictly, as [Reader.Scan] does.
 func (c *Conn) Scan(ctx context.Context, fields ...Field) error {
-	return c.do(ctx, func() error { return c.r.Scan(fields...) })
+	return c.do(ctx, func() error {
+		if err := c.waitInput(); err != nil {
+			return err
+		}
+		return c.r.Scan(fields...)
+	})
 }
 
 // ExpectProtocol reads the announcement that a Postfix 3.6 or later server
@@ -157,7 +170,13 @@ func (c *Conn) PeerClosed() bool {
 }
 
 // Close closes the connection.
-func (c *Conn) Close() error { return c.nc.Close() }
+func (c *Conn) Close() error {
+	if c.stopWatch != nil {
+		c.stopWatch()
+		c.stopWatch = nil
+	}
+	return c.nc.Close()
+}
 
 // do runs one I/O operation under the per-operation deadline and ctx.
 func (c *Conn) do(ctx context.Context, op func() error) error {
@@ -184,18 +203,19 @@ func (c *Conn) doWithin(ctx context.Context, timeout time.Duration, op func() er
 		return fmt.Errorf("%s: set deadline: %w", c.label, err)
 	}
 
-	// A cancelled context moves the deadline into the past, which makes the
-	// blocked read or write return at once; a Socket's wait in poll(2) does
-	// not see a new deadline, so it is shut down instead.
-	stop := context.AfterFunc(ctx, func() {
-		if sock, ok := c.nc.(*Socket); ok {
-			sock.Interrupt()
-			return
-		}
-		_ = c.nc.SetDeadline(time.Unix(1, 0))
-	})
-	err := op()
-	stop()
+	var err error
+	if sock, ok := c.nc.(*Socket); ok {
+		// A wait in poll(2) does not see a new deadline, so a cancelled
+		// context shuts the connection down instead.
+		c.watch(ctx, sock)
+		err = op()
+	} else {
+		// A cancelled context moves the deadline into the past, which makes
+		// the blocked read or write return at once.
+		stop := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(time.Unix(1, 0)) })
+		err = op()
+		stop()
+	}
 	if err == nil {
 		return nil
 	}
@@ -209,6 +229,32 @@ func (c *Conn) doWithin(ctx context.Context, timeout time.Duration, op func() er
 		return fmt.Errorf("%w: %w", err, context.DeadlineExceeded)
 	}
 	return err
+}
+
+// watch arranges for sock to be shut down when ctx ends, once per context.
+func (c *Conn) watch(ctx context.Context, sock *Socket) {
+	if ctx == c.watched || ctx.Done() == nil {
+		return
+	}
+	if c.stopWatch != nil {
+		c.stopWatch()
+	}
+	c.watched = ctx
+	c.stopWatch = context.AfterFunc(ctx, sock.Interrupt)
+}
+
+// waitInput waits for the first byte of a reply on a Socket with nothing
+// buffered. Polling before the read saves the read that would only find
+// the socket empty.
+func (c *Conn) waitInput() error {
+	sock, ok := c.nc.(*Socket)
+	if !ok || c.r.br.Buffered() > 0 {
+		return nil
+	}
+	if err := sock.wait(unix.POLLIN); err != nil {
+		return c.r.readError(err, "input attribute name")
+	}
+	return nil
 }
 
 // ConnectError reports a failed connection to a Postfix service. Its text
