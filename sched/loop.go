@@ -3,6 +3,7 @@ package sched
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -99,6 +100,7 @@ type Loop struct {
 	deferred       scan
 	incomingFirst  bool
 	timers         timerHeap
+	lastYield      time.Time // see yieldToRuntime
 
 	ctx     context.Context
 	workers workerGroup
@@ -241,8 +243,28 @@ func (l *Loop) runEvents(ctx context.Context, sleep time.Duration) error {
 		return err
 	}
 	l.runPosted()
-	l.timers.runDue(l.now())
+	now := l.now()
+	l.timers.runDue(now)
+	l.yieldToRuntime(now)
 	return nil
+}
+
+// yieldInterval is how often the loop lets the Go scheduler run, well under
+// the 10 ms after which the runtime's monitor preempts a goroutine that
+// has not been rescheduled.
+const yieldInterval = 2 * time.Millisecond
+
+// yieldToRuntime reschedules the loop goroutine every yieldInterval. The
+// loop waits in system calls, not in the runtime, so without this it is
+// never rescheduled: every 10 ms the runtime's monitor thread would then
+// take its processor away and go back to polling every 20 us, a thread
+// wake-up each time.
+func (l *Loop) yieldToRuntime(now time.Time) {
+	if now.Sub(l.lastYield) < yieldInterval && !now.Before(l.lastYield) {
+		return
+	}
+	l.lastYield = now
+	runtime.Gosched()
 }
 
 // runPosted runs the triggers and results that are waiting, without
