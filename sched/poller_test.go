@@ -1,0 +1,133 @@
+package sched
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// newPipe returns the read and write ends of a pipe, closed at the end of
+// the test unless the test closed them.
+func newPipe(t *testing.T) (r, w int) {
+	t.Helper()
+	fds := make([]int, 2)
+	require.NoError(t, unix.Pipe2(fds, unix.O_CLOEXEC|unix.O_NONBLOCK))
+	t.Cleanup(func() {
+		unix.Close(fds[0])
+		unix.Close(fds[1])
+	})
+	return fds[0], fds[1]
+}
+
+func TestPoller_RunsHandlerOfReadyDescriptor(t *testing.T) {
+	p, err := newPoller()
+	require.NoError(t, err)
+	defer p.shutdown()
+	quiet, _ := newPipe(t)
+	ready, w := newPipe(t)
+	var got []string
+	require.NoError(t, p.watch(quiet, func() { got = append(got, "quiet") }, nil))
+	require.NoError(t, p.watch(ready, func() { got = append(got, "ready") }, nil))
+
+	_, err = unix.Write(w, []byte("x"))
+	require.NoError(t, err)
+	require.NoError(t, p.wait(time.Second))
+
+	assert.Equal(t, []string{"ready"}, got)
+}
+
+func TestPoller_ForgottenDescriptorIsNotReported(t *testing.T) {
+	p, err := newPoller()
+	require.NoError(t, err)
+	defer p.shutdown()
+	r, w := newPipe(t)
+	calls := 0
+	require.NoError(t, p.watch(r, func() { calls++ }, nil))
+	_, err = unix.Write(w, []byte("x"))
+	require.NoError(t, err)
+
+	p.forget(r)
+	require.NoError(t, p.wait(0))
+
+	assert.Equal(t, 0, calls)
+}
+
+func TestPoller_EventOfReusedDescriptorIsDropped(t *testing.T) {
+	// Two descriptors are ready in one batch. The first handler to run
+	// forgets the other and watches it again for a new owner: the event
+	// already collected belongs to the old owner and must reach nobody.
+	p, err := newPoller()
+	require.NoError(t, err)
+	defer p.shutdown()
+	r1, w1 := newPipe(t)
+	r2, w2 := newPipe(t)
+	oldCalls, newCalls := 0, 0
+	swapped := false
+	handler := func(other int) func() {
+		return func() {
+			oldCalls++
+			if swapped {
+				return
+			}
+			swapped = true
+			p.forget(other)
+			require.NoError(t, p.watch(other, func() { newCalls++ }, nil))
+		}
+	}
+	require.NoError(t, p.watch(r1, handler(r2), nil))
+	require.NoError(t, p.watch(r2, handler(r1), nil))
+	for _, w := range []int{w1, w2} {
+		_, err = unix.Write(w, []byte("x"))
+		require.NoError(t, err)
+	}
+
+	require.NoError(t, p.wait(time.Second))
+
+	assert.Equal(t, 1, oldCalls, "handlers of the old owners")
+	assert.Equal(t, 0, newCalls, "handler of the new owner")
+}
+
+func TestPoller_WakeEndsSleep(t *testing.T) {
+	p, err := newPoller()
+	require.NoError(t, err)
+	defer p.shutdown()
+
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		p.wake()
+	}()
+	start := time.Now()
+	require.NoError(t, p.wait(10*time.Second))
+
+	assert.Less(t, time.Since(start), 5*time.Second)
+}
+
+func TestPoller_ShutdownClosesOwners(t *testing.T) {
+	p, err := newPoller()
+	require.NoError(t, err)
+	r, _ := newPipe(t)
+	closed := 0
+	require.NoError(t, p.watch(r, func() {}, func() { closed++ }))
+
+	p.shutdown()
+
+	assert.Equal(t, 1, closed)
+}
+
+func TestTimers_CancelLeavesHeap(t *testing.T) {
+	var h timerHeap
+	now := time.Now()
+	ran := false
+	first := h.add(now.Add(time.Hour), func() { ran = true })
+	h.add(now.Add(2*time.Hour), func() {})
+
+	first.cancel()
+
+	assert.Equal(t, 1, h.Len(), "a cancelled timer stays in the heap")
+	h.runDue(now.Add(3 * time.Hour))
+	assert.False(t, ran, "a cancelled timer ran")
+	assert.Equal(t, 0, h.Len())
+}
