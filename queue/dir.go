@@ -172,7 +172,7 @@ func (d *Dir) Open(queue string, id ID) (*os.File, error) {
 		return nil, fmt.Errorf("queue %s: open %s: %w", id, d.RelPath(queue, id), err)
 	}
 
-	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	err = flock(f)
 	if err == nil {
 		return f, nil
 	}
@@ -181,4 +181,22 @@ func (d *Dir) Open(queue string, id ID) (*os.File, error) {
 		return nil, fmt.Errorf("queue %s: lock %s: %w", id, d.RelPath(queue, id), ErrLocked)
 	}
 	return nil, fmt.Errorf("queue %s: lock %s: %w", id, d.RelPath(queue, id), err)
+}
+
+// flock takes the exclusive lock that delivery agents take on a queue file,
+// without waiting. It reaches the descriptor through SyscallConn, because
+// os.File.Fd would first switch it to blocking mode with two fcntl calls.
+func flock(f *os.File) error {
+	raw, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var lockErr error
+	err = raw.Control(func(fd uintptr) {
+		lockErr = unix.Flock(int(fd), unix.LOCK_EX|unix.LOCK_NB)
+	})
+	if err != nil {
+		return err
+	}
+	return lockErr
 }

@@ -32,6 +32,7 @@ func Read(f *os.File, id ID, path string, rcptLimit int) (*Message, error) {
 	m := &Message{ID: id, Path: path, ReadFlags: ReadFlagMixed}
 	w := newWalker(f, m, rcptLimit)
 	err := w.walk()
+	w.r.release()
 
 	// Defaults that spare callers a "not set" check (qmgr_message_read).
 	if m.RewriteContext == "" && !w.seen.rewriteContext {
@@ -63,7 +64,9 @@ func ReadMore(f *os.File, m *Message, rcptLimit int) error {
 	w.contentLength = m.ContentLength
 	w.r.pos = m.NextRecipientOffset
 	m.NextRecipientOffset = 0
-	return w.walk()
+	err := w.walk()
+	w.r.release()
+	return err
 }
 
 // walker holds the state of one pass over a queue file.
