@@ -167,36 +167,47 @@ func (d *Dir) Ready(queue string, id ID) (os.FileInfo, bool) {
 // lock lasts until the file is closed.
 func (d *Dir) Open(queue string, id ID) (*os.File, error) {
 	path := d.Path(queue, id)
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	fd, err := openFd(path)
 	if err != nil {
 		return nil, fmt.Errorf("queue %s: open %s: %w", id, d.RelPath(queue, id), err)
 	}
 
-	err = flock(f)
+	err = unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
 	if err == nil {
-		return f, nil
+		return os.NewFile(uintptr(fd), path), nil
 	}
-	f.Close()
+	unix.Close(fd)
 	if errors.Is(err, unix.EWOULDBLOCK) {
 		return nil, fmt.Errorf("queue %s: lock %s: %w", id, d.RelPath(queue, id), ErrLocked)
 	}
 	return nil, fmt.Errorf("queue %s: lock %s: %w", id, d.RelPath(queue, id), err)
 }
 
-// flock takes the exclusive lock that delivery agents take on a queue file,
-// without waiting. It reaches the descriptor through SyscallConn, because
-// os.File.Fd would first switch it to blocking mode with two fcntl calls.
-func flock(f *os.File) error {
-	raw, err := f.SyscallConn()
+// Reopen opens a queue file read-write without a lock, for reading more
+// recipients of a message in core or updating its records, while agents
+// may hold their shared locks (qmgr_message_open does the same).
+func (d *Dir) Reopen(queue string, id ID) (*os.File, error) {
+	path := d.Path(queue, id)
+	fd, err := openFd(path)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var lockErr error
-	err = raw.Control(func(fd uintptr) {
-		lockErr = unix.Flock(int(fd), unix.LOCK_EX|unix.LOCK_NB)
-	})
-	if err != nil {
-		return err
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// openFd opens path read-write and returns the bare descriptor, for
+// os.NewFile. os.OpenFile would first try to add the regular file to the
+// runtime's network poller: four fcntl calls and a failing epoll_ctl for
+// every queue file. The error is an *os.PathError, as from os.OpenFile.
+func openFd(path string) (int, error) {
+	for {
+		fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return -1, &os.PathError{Op: "open", Path: path, Err: err}
+		}
+		return fd, nil
 	}
-	return lockErr
 }

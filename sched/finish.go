@@ -297,5 +297,5 @@ func (l *Loop) release(m *message) {
 // an in-place update. Unlike the first read it takes no lock, because
 // agents may still hold their shared locks, as in qmgr_message_open.
 func (l *Loop) openActive(id queue.ID) (*os.File, error) {
-	return os.OpenFile(l.dir.Path(queue.Active, id), os.O_RDWR, 0)
+	return l.dir.Reopen(queue.Active, id)
 }
