@@ -84,7 +84,8 @@ type Loop struct {
 	pending   trigger.Request
 	kick      chan struct{}
 	// events carries end-of-attempt results from the goroutines the loop
-	// starts; they send, nobody closes, and they wake the poller.
+	// starts. They send and then wake the poller; the channel is never
+	// closed.
 	events chan func()
 	// poller watches the agent sockets; Run creates it and only the loop
 	// goroutine uses it, except that wake may reach it under wakeMu.
@@ -255,10 +256,10 @@ func (l *Loop) runEvents(ctx context.Context, sleep time.Duration) error {
 const yieldInterval = 2 * time.Millisecond
 
 // yieldToRuntime reschedules the loop goroutine every yieldInterval. The
-// loop waits in system calls, not in the runtime, so without this it is
-// never rescheduled: every 10 ms the runtime's monitor thread would then
-// take its processor away and go back to polling every 20 us, a thread
-// wake-up each time.
+// loop waits in system calls, not in the runtime, so otherwise it is never
+// rescheduled. The runtime's monitor thread would then take its processor
+// away every 10 ms and go back to polling every 20 us, each poll a thread
+// wake-up.
 func (l *Loop) yieldToRuntime(now time.Time) {
 	if now.Sub(l.lastYield) < yieldInterval && !now.Before(l.lastYield) {
 		return

@@ -109,8 +109,8 @@ func (p *poller) wait(timeout time.Duration) error {
 // wake makes a wait in progress, or else the next one, return at once. It
 // is safe from any goroutine.
 func (p *poller) wake() {
-	one := [8]byte{1}
-	_, _ = unix.Write(p.wakefd, one[:])
+	increment := [8]byte{1} // the eventfd counter, little-endian
+	_, _ = unix.Write(p.wakefd, increment[:])
 }
 
 // shutdown closes every watched descriptor's owner and the poller itself.

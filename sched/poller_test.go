@@ -9,8 +9,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// newPipe returns the read and write ends of a pipe, closed at the end of
-// the test unless the test closed them.
+// newPipe returns the read and write ends of a non-blocking pipe, closed
+// at the end of the test.
 func newPipe(t *testing.T) (r, w int) {
 	t.Helper()
 	fds := make([]int, 2)
@@ -58,7 +58,7 @@ func TestPoller_ForgottenDescriptorIsNotReported(t *testing.T) {
 func TestPoller_EventOfReusedDescriptorIsDropped(t *testing.T) {
 	// Two descriptors are ready in one batch. The first handler to run
 	// forgets the other and watches it again for a new owner: the event
-	// already collected belongs to the old owner and must reach nobody.
+	// already collected belongs to the old owner and must reach no handler.
 	p, err := newPoller()
 	require.NoError(t, err)
 	defer p.shutdown()

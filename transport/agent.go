@@ -91,7 +91,8 @@ func OpenAgent(queueDir, transport string, timeout time.Duration) (*Agent, error
 
 func newAgent(sock *attr.Socket, transport string, timeout time.Duration) *Agent {
 	label := classPrivate + "/" + transport + " socket"
-	// Announcements and replies are a few hundred bytes.
+	// Announcements and replies are short; a longer value still reads
+	// whole, through more than one fill of the buffer.
 	r := attr.NewReaderSize(sock, label, 512)
 	return &Agent{sock: sock, timeout: timeout, r: r, transport: transport, label: label}
 }
@@ -353,8 +354,8 @@ func (a *Agent) ReplyTimeout(queueID string) error {
 	}
 }
 
-// Close closes the connection. The agent process waits for that close
-// before it takes its next connection.
+// Close closes the connection, which the caller does after the reply or
+// instead of a request.
 func (a *Agent) Close() error { return a.sock.Close() }
 
 // replyError turns a failed read of the announcement or reply into the

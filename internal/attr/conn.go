@@ -34,7 +34,7 @@ type Conn struct {
 	stopWatch func() bool
 }
 
-// stream is what a Conn needs of its connection: a net.Conn or a *Socket.
+// stream is the connection under a Conn: a net.Conn or a *Socket.
 type stream interface {
 	io.ReadWriteCloser
 	SetDeadline(t time.Time) error
