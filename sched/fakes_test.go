@@ -157,8 +157,8 @@ type fakeResult struct {
 func (a *fakeAgent) Fd() int { return a.fd }
 
 func (a *fakeAgent) signal() {
-	one := [8]byte{1}
-	_, _ = unix.Write(a.fd, one[:])
+	increment := [8]byte{1} // the eventfd counter, little-endian
+	_, _ = unix.Write(a.fd, increment[:])
 }
 
 func (a *fakeAgent) consume() {
