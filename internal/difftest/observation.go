@@ -30,6 +30,7 @@ type Observation struct {
 // or, when it defers a recipient itself, by the queue manager.
 type Delivery struct {
 	At        time.Duration // when the observer read the line
+	Delay     time.Duration // the line's delay=, time since the message arrived, two digits
 	Program   string        // process name from the log tag: "smtp", "error" (also for retry), "qmgr"
 	Message   string        // message label (see Env.Submit) or "id<n>" for other mail
 	Recipient string
@@ -51,7 +52,7 @@ var (
 	// messageIDText is cleanup's line for a message that Env.Submit sent.
 	messageIDText = regexp.MustCompile(`^(\S+): message-id=<difftest-([^@>]+)@`)
 	// statusText is a per-recipient status line after the queue id.
-	statusText = regexp.MustCompile(`^to=<([^>]*)>,(?: orig_to=<[^>]*>,)? relay=([^,]+),(?: conn_use=\d+,)? delay=[0-9.]+, delays=[0-9./]+, dsn=([0-9.]+), status=(\S+) \((.*)\)$`)
+	statusText = regexp.MustCompile(`^to=<([^>]*)>,(?: orig_to=<[^>]*>,)? relay=([^,]+),(?: conn_use=\d+,)? delay=([0-9.]+), delays=[0-9./]+, dsn=([0-9.]+), status=(\S+) \((.*)\)$`)
 	delayField = regexp.MustCompile(`delay=[0-9.]+, delays=[0-9./]+`)
 	portField  = regexp.MustCompile(`:\d{2,5}\b`)
 )
@@ -117,14 +118,16 @@ func (o *Observation) parseStatus(program, id, text string) (Delivery, bool) {
 	if m == nil {
 		return Delivery{}, false
 	}
+	delay, _ := strconv.ParseFloat(m[3], 64)
 	return Delivery{
+		Delay:     time.Duration(delay * float64(time.Second)),
 		Program:   program,
 		Message:   o.labels[id],
 		Recipient: m[1],
 		Relay:     o.normalise(m[2]),
-		DSN:       m[3],
-		Status:    m[4],
-		Reason:    o.normalise(m[5]),
+		DSN:       m[4],
+		Status:    m[5],
+		Reason:    o.normalise(m[6]),
 	}, true
 }
 

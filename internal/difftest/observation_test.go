@@ -31,9 +31,9 @@ func TestNewObservation_NormalisesLines(t *testing.T) {
 	o := newObservation("C", lines, nil, map[string]int{"slow": 2500, "dead": 2501})
 
 	require.Len(t, o.Deliveries, 2)
-	assert.Equal(t, Delivery{At: 3 * time.Second, Program: "smtp", Message: "m1", Recipient: "r@a.example",
+	assert.Equal(t, Delivery{At: 3 * time.Second, Delay: 1200 * time.Millisecond, Program: "smtp", Message: "m1", Recipient: "r@a.example",
 		Relay: "127.0.0.1[127.0.0.1]:slow", DSN: "2.0.0", Status: "sent", Reason: "250 2.0.0 Ok"}, o.Deliveries[0])
-	assert.Equal(t, Delivery{At: 4 * time.Second, Program: "error", Message: "id1", Recipient: "r@b.example",
+	assert.Equal(t, Delivery{At: 4 * time.Second, Delay: 12 * time.Second, Program: "error", Message: "id1", Recipient: "r@b.example",
 		Relay: "none", DSN: "4.0.0", Status: "deferred",
 		Reason: "delivery temporarily suspended: connect to 127.0.0.1[127.0.0.1]:dead: Connection refused"}, o.Deliveries[1])
 	assert.Len(t, o.Suspended(), 1, "suspended recipients")

@@ -101,7 +101,7 @@ func TestDeferTransports_FlushLifts(t *testing.T) {
 		logFigures(t, o)
 		require.Len(t, o.Deliveries, 2, "status lines")
 		deferred, sent := o.Deliveries[0], o.Deliveries[1]
-		assert.Equal(t, Delivery{At: deferred.At, Program: "error", Message: "held", Recipient: "r@remote.example", Relay: "none", DSN: "4.3.2", Status: "deferred", Reason: "deferred transport"}, deferred)
+		assert.Equal(t, Delivery{At: deferred.At, Delay: deferred.Delay, Program: "error", Message: "held", Recipient: "r@remote.example", Relay: "none", DSN: "4.3.2", Status: "deferred", Reason: "deferred transport"}, deferred)
 		assert.Equal(t, "smtp", sent.Program, "agent after the flush")
 		assert.Equal(t, "sent", sent.Status, "status after the flush")
 		// Nothing happens in the two seconds before the flush.
