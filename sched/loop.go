@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"oqmgr-go/conf"
@@ -102,6 +103,10 @@ type Loop struct {
 	incomingFirst  bool
 	timers         timerHeap
 	lastYield      time.Time // see yieldToRuntime
+
+	// passStart is when the pass of Run in progress began, in Unix
+	// nanoseconds, for a watchdog on another goroutine (PassStarted).
+	passStart atomic.Int64
 
 	ctx     context.Context
 	workers workerGroup
@@ -207,6 +212,7 @@ func (l *Loop) Run(ctx context.Context) error {
 	l.scheduleDeferredScan()
 
 	for {
+		l.passStart.Store(time.Now().UnixNano())
 		if l.fatal != nil {
 			return l.fatal
 		}
@@ -232,6 +238,18 @@ func (l *Loop) Run(ctx context.Context) error {
 	}
 }
 
+// PassStarted returns when the pass of Run in progress began, or the zero
+// time before Run starts and while the loop sleeps until its next event or
+// timer. A pass includes the loop's other waits: for the rest of an agent's
+// reply and for trivial-rewrite. It is safe from any goroutine.
+func (l *Loop) PassStarted() time.Time {
+	ns := l.passStart.Load()
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
 // runEvents runs what other goroutines posted, then sleeps in the poller
 // for at most sleep, running the handlers of ready agent sockets, then runs
 // what was posted meanwhile and the timers that are due. Posted work cuts
@@ -240,9 +258,19 @@ func (l *Loop) runEvents(ctx context.Context, sleep time.Duration) error {
 	if l.runPosted() || ctx.Err() != nil {
 		sleep = 0
 	}
-	if err := l.poller.wait(sleep); err != nil {
+	if sleep > 0 {
+		// Waiting for work is no part of a pass for the watchdog; the
+		// handlers of what woke the loop are.
+		l.passStart.Store(0)
+	}
+	n, err := l.poller.collect(sleep)
+	if sleep > 0 {
+		l.passStart.Store(time.Now().UnixNano())
+	}
+	if err != nil {
 		return err
 	}
+	l.poller.dispatch(n)
 	l.runPosted()
 	now := l.now()
 	l.timers.runDue(now)

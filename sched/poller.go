@@ -80,6 +80,17 @@ func (p *poller) forget(fd int) {
 // timeout passes, then runs the handlers of the ready descriptors. A
 // timeout of zero only collects what is ready now.
 func (p *poller) wait(timeout time.Duration) error {
+	n, err := p.collect(timeout)
+	if err != nil {
+		return err
+	}
+	p.dispatch(n)
+	return nil
+}
+
+// collect is the first half of wait: it sleeps and returns how many
+// events dispatch is to handle.
+func (p *poller) collect(timeout time.Duration) (int, error) {
 	ms := 0
 	if timeout > 0 {
 		ms = int((timeout + time.Millisecond - 1) / time.Millisecond)
@@ -87,10 +98,16 @@ func (p *poller) wait(timeout time.Duration) error {
 	n, err := unix.EpollWait(p.epfd, p.readyBuf, ms)
 	if err != nil {
 		if errors.Is(err, unix.EINTR) {
-			return nil
+			return 0, nil
 		}
-		return fmt.Errorf("epoll_wait: %w", err)
+		return 0, fmt.Errorf("epoll_wait: %w", err)
 	}
+	return n, nil
+}
+
+// dispatch is the second half of wait: it runs the handlers of the first
+// n events that collect returned.
+func (p *poller) dispatch(n int) {
 	for _, ev := range p.readyBuf[:n] {
 		if ev.Pad == -1 {
 			var buf [8]byte
@@ -103,7 +120,6 @@ func (p *poller) wait(timeout time.Duration) error {
 		}
 		w.ready()
 	}
-	return nil
 }
 
 // wake makes a wait in progress, or else the next one, return at once. It

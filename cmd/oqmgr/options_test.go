@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -96,4 +97,31 @@ func TestWatchdog_ExpiresOnlyWhenArmed(t *testing.T) {
 	assert.Zero(t, fired.Load(), "expiries 400ms after the first start, 200ms after re-arming")
 
 	assert.Eventually(t, func() bool { return fired.Load() == 1 }, 2*time.Second, 5*time.Millisecond, "one expiry once armed for longer than the timeout")
+}
+
+func TestWatchPasses_ExpiresOnlyForLongPass(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	var start atomic.Int64 // Unix nanoseconds, 0 while the loop sleeps
+	started := func() time.Time {
+		if ns := start.Load(); ns != 0 {
+			return time.Unix(0, ns)
+		}
+		return time.Time{}
+	}
+	var fired atomic.Int32
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go watchPasses(ctx, started, timeout, func() { fired.Add(1) })
+
+	// Short passes and a long sleep between them.
+	for range 8 {
+		start.Store(time.Now().UnixNano())
+		time.Sleep(50 * time.Millisecond)
+	}
+	start.Store(0)
+	time.Sleep(2 * timeout)
+	assert.Zero(t, fired.Load(), "expiries for short passes and a sleep")
+
+	start.Store(time.Now().UnixNano())
+	assert.Eventually(t, func() bool { return fired.Load() == 1 }, 2*time.Second, 5*time.Millisecond, "one expiry for a pass longer than the timeout")
 }

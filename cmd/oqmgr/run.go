@@ -350,13 +350,14 @@ func (d *daemon) serve() int {
 	if err != nil {
 		return d.fatalf("%v", err)
 	}
-	// TODO(postfix): trigger_server_main re-arms the watchdog before
-	// every event-loop turn. The scheduler has no hook for its turns, so
-	// the watchdog covers only the hand-over of each trigger.
-	wd := newWatchdog(cfg.QmgrDaemonTimeout, func() {
+	// Like trigger_server_main, which re-arms its watchdog before every
+	// event-loop turn, the process ends when one trigger hand-over or one
+	// pass of the scheduling loop lasts qmgr_daemon_timeout.
+	expire := func() {
 		d.log.Fatal("watchdog timeout")
 		os.Exit(exitFatal)
-	})
+	}
+	wd := newWatchdog(cfg.QmgrDaemonTimeout, expire)
 	go func() {
 		<-status.Gone()
 		d.log.Debug(1, "master disconnect -- exiting")
@@ -391,6 +392,8 @@ func (d *daemon) serve() int {
 		Peers:    &peers{queueDir: root, cfg: cfg},
 		Flow:     flow,
 	})
+
+	go watchPasses(ctx, loop.PassStarted, cfg.QmgrDaemonTimeout, expire)
 
 	// NOTE: only fd 6 is served. master passes more than one listening
 	// descriptor (-s) only to inet services, which a queue manager is not.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -39,5 +40,25 @@ func (w *watchdog) stop() {
 	if w.timer != nil {
 		w.timer.Stop()
 		w.timer = nil
+	}
+}
+
+// watchPasses runs expire once the pass that started() reports has lasted
+// timeout. It looks three times per timeout, as watchdog(3) counts three
+// alarms, so expire runs between timeout and four thirds of it after the
+// pass began. A zero start means no pass has begun.
+func watchPasses(ctx context.Context, started func() time.Time, timeout time.Duration, expire func()) {
+	ticker := time.NewTicker(max(timeout/3, time.Millisecond))
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-ticker.C:
+			if start := started(); !start.IsZero() && now.Sub(start) >= timeout {
+				expire()
+				return
+			}
+		}
 	}
 }

@@ -25,18 +25,31 @@ const agentAnnouncement = "protocol\x00delivery_request_protocol\x00\x00"
 // After the announcement it reads the request, then writes reply and
 // closes, or, when reply is nil, holds the connection until the test ends.
 type fakeAgent struct {
-	listener net.Listener
-	requests sync.WaitGroup
-	mu       sync.Mutex
-	served   int
+	listener  net.Listener
+	holdAfter bool // hold the connection after writing the reply
+	requests  sync.WaitGroup
+	mu        sync.Mutex
+	served    int
 }
 
 func startFakeAgent(t *testing.T, path string, reply []byte) *fakeAgent {
 	t.Helper()
+	return startAgent(t, path, reply, false)
+}
+
+// startStallingAgent is startFakeAgent for an agent that writes part of a
+// reply and then neither writes more nor closes.
+func startStallingAgent(t *testing.T, path string, partial []byte) *fakeAgent {
+	t.Helper()
+	return startAgent(t, path, partial, true)
+}
+
+func startAgent(t *testing.T, path string, reply []byte, holdAfter bool) *fakeAgent {
+	t.Helper()
 	l, err := net.Listen("unix", path)
 	require.NoError(t, err)
 	require.NoError(t, os.Chmod(path, 0o666))
-	a := &fakeAgent{listener: l}
+	a := &fakeAgent{listener: l, holdAfter: holdAfter}
 	hold := make(chan struct{})
 	t.Cleanup(func() {
 		close(hold)
@@ -84,6 +97,9 @@ func (a *fakeAgent) serve(conn net.Conn, reply []byte, hold <-chan struct{}) {
 		return
 	}
 	_, _ = conn.Write(reply)
+	if a.holdAfter {
+		<-hold
+	}
 }
 
 func (a *fakeAgent) count() int {
@@ -209,4 +225,39 @@ func idsOf(t *testing.T, inst *testbed.Instance) []string {
 		}
 	}
 	return ids
+}
+
+func TestAgent_StallMidReplyTripsWatchdog(t *testing.T) {
+	// The C oqmgr reads the rest of a reply that has begun in a blocking
+	// read, so an agent that stops mid-reply holds the whole process until
+	// the watchdog, qmgr_daemon_timeout, ends it. Master then starts a new
+	// one, and the mail stays queued.
+	for _, impl := range implementations(t) {
+		t.Run(impl.name, func(t *testing.T) {
+			t.Parallel()
+			main := fastRetry()
+			main["default_transport"] = "fake"
+			main["relay_transport"] = "fake"
+			main["qmgr_daemon_timeout"] = "4s"
+			inst := startInstance(t, impl.binary, testbed.Options{MainCF: main})
+			agent := startStallingAgent(t, filepath.Join(inst.QueueDir, "private", "fake"), []byte("status\x004.0.0\x00diag_ty"))
+
+			require.NoError(t, inst.SubmitSMTP("sender@example.org", []string{"rcpt@example.net"}, "Subject: stalled agent\n\nbody\n"))
+			require.Eventually(t, func() bool { return agent.count() >= 1 }, 30*time.Second, 50*time.Millisecond, "request reached the fake agent")
+			require.Eventually(t, func() bool {
+				return slices.ContainsFunc(qmgrLines(t, inst), func(line string) bool {
+					return strings.HasSuffix(line, "fatal: watchdog timeout")
+				})
+			}, 30*time.Second, 100*time.Millisecond, "qmgr lines:\n%s", strings.Join(qmgrLines(t, inst), "\n"))
+
+			queued := 0
+			for _, q := range []string{"incoming", "active", "deferred"} {
+				n, err := inst.QueueCount(q)
+				require.NoError(t, err)
+				queued += n
+			}
+			assert.Equal(t, 1, queued, "messages still queued")
+			assert.Zero(t, corruptCount(t, inst), "files in corrupt")
+		})
+	}
 }
