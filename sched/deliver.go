@@ -37,7 +37,8 @@ func (l *Loop) allocateAgents() {
 
 // openAgent connects to one agent of tr and watches for its announcement,
 // after qmgr_transport_alloc. As there, a failed connect is handled on the
-// next pass of the loop, and daemon_timeout bounds the wait.
+// next pass of the loop, and an agent that does not announce itself within
+// daemon_timeout ends the process.
 func (l *Loop) openAgent(tr *transportState) {
 	agent, err := l.peers.OpenAgent(tr.name)
 	if err != nil {
@@ -48,7 +49,7 @@ func (l *Loop) openAgent(tr *transportState) {
 	guard := l.timers.add(l.now().Add(l.cfg.DaemonTimeout), func() {
 		l.poller.forget(fd)
 		agent.Close()
-		l.agentReady(tr, nil, agent.AnnouncementTimeout())
+		l.setFatal(agent.AnnouncementTimeout())
 	})
 	err = l.poller.watch(fd, func() {
 		guard.cancel()
@@ -126,12 +127,13 @@ func (l *Loop) dispatch(tr *transportState, agent Agent) {
 		l.deliveryDone(e, transport.DeliveryReply{}, err)
 		return
 	}
-	// daemon_timeout guards against an agent that never replies.
+	// An agent that does not reply within daemon_timeout ends the process,
+	// as qmgr_deliver_abort does; the next one finds the file in active.
 	fd := agent.Fd()
 	guard := l.timers.add(l.now().Add(l.cfg.DaemonTimeout), func() {
 		l.poller.forget(fd)
 		agent.Close()
-		l.deliveryDone(e, transport.DeliveryReply{}, agent.ReplyTimeout(req.QueueID))
+		l.setFatal(agent.ReplyTimeout(req.QueueID))
 	})
 	err := l.poller.watch(fd, func() {
 		guard.cancel()

@@ -400,3 +400,35 @@ func TestLoop_FatalExitSkipsStalledAgent(t *testing.T) {
 	_, inActive := h.fileIn(queue.Active, stalled)
 	assert.True(t, inActive, "the message waiting for the stalled agent stays in active")
 }
+
+func TestLoop_AgentSilentPastDaemonTimeoutIsFatal(t *testing.T) {
+	tests := []struct {
+		name    string
+		stall   func(h *harness)
+		wantErr string
+	}{
+		{"no announcement", func(h *harness) { h.peers.stalled["smtp"] = true },
+			"timeout connecting to transport: smtp"},
+		{"no reply", func(h *harness) { h.peers.hold = make(chan struct{}) },
+			": timeout receiving delivery status from transport: smtp"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, map[string]string{"daemon_timeout": "1s"})
+			tt.stall(h)
+			id := h.queueMessage(queue.Builder{Sender: "sender@example.org", Recipients: recipients("user@remote.test")})
+
+			done := make(chan error, 1)
+			go func() { done <- h.loop.Run(context.Background()) }()
+			select {
+			case err := <-done:
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tt.wantErr)
+			case <-time.After(10 * time.Second):
+				t.Fatalf("Run still going 10s after a daemon_timeout of 1s; log:\n%s", h.log)
+			}
+			_, inActive := h.fileIn(queue.Active, id)
+			assert.True(t, inActive, "the message stays in active for the next process")
+		})
+	}
+}
