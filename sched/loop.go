@@ -261,6 +261,10 @@ func (l *Loop) runEvents(ctx context.Context, sleep time.Duration) error {
 	if sleep > 0 {
 		// Waiting for work is no part of a pass for the watchdog; the
 		// handlers of what woke the loop are.
+		// NOTE: the C server loop's watchdog also covers this sleep, which
+		// its deferred-scan timer bounds by queue_run_delay, so with
+		// queue_run_delay above qmgr_daemon_timeout it may end an idle
+		// process where ours goes on. Not checked against the binary.
 		l.passStart.Store(0)
 	}
 	n, err := l.poller.collect(sleep)
