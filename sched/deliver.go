@@ -37,35 +37,47 @@ func (l *Loop) allocateAgents() {
 
 // openAgent connects to one agent of tr and watches for its announcement,
 // after qmgr_transport_alloc. As there, a failed connect is handled on the
-// next pass of the loop, and an agent that does not announce itself within
-// daemon_timeout ends the process.
+// next pass of the loop.
 func (l *Loop) openAgent(tr *transportState) {
 	agent, err := l.peers.OpenAgent(tr.name)
 	if err != nil {
 		l.timers.add(l.now(), func() { l.agentReady(tr, nil, err) })
 		return
 	}
-	fd := agent.Fd()
-	guard := l.timers.add(l.now().Add(l.cfg.DaemonTimeout), func() {
-		l.poller.forget(fd)
-		agent.Close()
-		l.setFatal(agent.AnnouncementTimeout())
-	})
-	err = l.poller.watch(fd, func() {
-		guard.cancel()
-		l.poller.forget(fd)
+	err = l.awaitAgent(agent, agent.AnnouncementTimeout, func() {
 		if err := agent.ReadAnnouncement(); err != nil {
 			agent.Close()
 			l.agentReady(tr, nil, err)
 			return
 		}
 		l.agentReady(tr, agent, nil)
+	})
+	if err != nil {
+		l.timers.add(l.now(), func() { l.agentReady(tr, nil, err) })
+	}
+}
+
+// awaitAgent runs ready once the agent's socket has input, which ends the
+// watch. An agent silent for daemon_timeout ends the process with the error
+// from timeout, as qmgr_transport_abort and qmgr_deliver_abort do. If the
+// socket cannot be watched, the agent is closed and the error returned.
+func (l *Loop) awaitAgent(agent Agent, timeout func() error, ready func()) error {
+	fd := agent.Fd()
+	guard := l.timers.add(l.now().Add(l.cfg.DaemonTimeout), func() {
+		l.poller.forget(fd)
+		agent.Close()
+		l.setFatal(timeout())
+	})
+	err := l.poller.watch(fd, func() {
+		guard.cancel()
+		l.poller.forget(fd)
+		ready()
 	}, func() { agent.Close() })
 	if err != nil {
 		guard.cancel()
 		agent.Close()
-		l.timers.add(l.now(), func() { l.agentReady(tr, nil, err) })
 	}
+	return err
 }
 
 // selectTransport returns a transport that can use one more agent and
@@ -127,24 +139,15 @@ func (l *Loop) dispatch(tr *transportState, agent Agent) {
 		l.deliveryDone(e, transport.DeliveryReply{}, err)
 		return
 	}
-	// An agent that does not reply within daemon_timeout ends the process,
-	// as qmgr_deliver_abort does; the next one finds the file in active.
-	fd := agent.Fd()
-	guard := l.timers.add(l.now().Add(l.cfg.DaemonTimeout), func() {
-		l.poller.forget(fd)
-		agent.Close()
-		l.setFatal(agent.ReplyTimeout(req.QueueID))
-	})
-	err := l.poller.watch(fd, func() {
-		guard.cancel()
-		l.poller.forget(fd)
+	// A reply that never comes ends the process; the next one finds the
+	// file in active.
+	timeout := func() error { return agent.ReplyTimeout(req.QueueID) }
+	err := l.awaitAgent(agent, timeout, func() {
 		reply, err := agent.ReadReply()
 		agent.Close()
 		l.deliveryDone(e, reply, err)
-	}, func() { agent.Close() })
+	})
 	if err != nil {
-		guard.cancel()
-		agent.Close()
 		l.deliveryDone(e, transport.DeliveryReply{}, err)
 	}
 }

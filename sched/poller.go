@@ -13,8 +13,8 @@ import (
 // reply costs no hand-off between goroutines and no thread wake-up. Other
 // goroutines reach a loop that sleeps in the poller through wake.
 //
-// Only the loop goroutine calls watch, forget and wait; wake is safe from
-// any goroutine.
+// Only the loop goroutine calls watch, forget, collect and dispatch. wake
+// is safe from any goroutine.
 type poller struct {
 	epfd     int
 	wakefd   int // an eventfd, readable after wake
@@ -76,20 +76,9 @@ func (p *poller) forget(fd int) {
 	_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil)
 }
 
-// wait sleeps until a watched descriptor is ready, wake is called or
-// timeout passes, then runs the handlers of the ready descriptors. A
+// collect sleeps until a watched descriptor is ready, wake is called or
+// timeout passes, and returns how many events dispatch is to handle. A
 // timeout of zero only collects what is ready now.
-func (p *poller) wait(timeout time.Duration) error {
-	n, err := p.collect(timeout)
-	if err != nil {
-		return err
-	}
-	p.dispatch(n)
-	return nil
-}
-
-// collect is the first half of wait: it sleeps and returns how many
-// events dispatch is to handle.
 func (p *poller) collect(timeout time.Duration) (int, error) {
 	ms := 0
 	if timeout > 0 {
@@ -105,8 +94,7 @@ func (p *poller) collect(timeout time.Duration) (int, error) {
 	return n, nil
 }
 
-// dispatch is the second half of wait: it runs the handlers of the first
-// n events that collect returned.
+// dispatch runs the handlers of the first n events that collect returned.
 func (p *poller) dispatch(n int) {
 	for _, ev := range p.readyBuf[:n] {
 		if ev.Pad == -1 {
@@ -122,7 +110,7 @@ func (p *poller) dispatch(n int) {
 	}
 }
 
-// wake makes a wait in progress, or else the next one, return at once. It
+// wake makes a collect in progress, or else the next one, return at once. It
 // is safe from any goroutine.
 func (p *poller) wake() {
 	increment := [8]byte{1} // the eventfd counter, little-endian
