@@ -127,13 +127,25 @@ func agentLines(t *testing.T, inst *testbed.Instance, id string) []string {
 	return out
 }
 
+// partialReply is the start of a reply that breaks off inside a name.
+const partialReply = "status\x004.0.0\x00diag_ty"
+
+// fakeTransportConfig is fastRetry with all mail routed to the transport
+// "fake", which master.cf does not list.
+func fakeTransportConfig() map[string]string {
+	main := fastRetry()
+	main["default_transport"] = "fake"
+	main["relay_transport"] = "fake"
+	return main
+}
+
 func TestAgent_MisbehavingReplyDefersMail(t *testing.T) {
 	cases := []struct {
 		name  string
 		reply []byte
 	}{
 		{"garbage", []byte("\xff\xfenot an attribute list at all\n\x00")},
-		{"disconnect mid-reply", []byte("status\x004.0.0\x00diag_ty")},
+		{"disconnect mid-reply", []byte(partialReply)},
 		{"oversized reply", append(append([]byte("status\x00"), bytes.Repeat([]byte("x"), 4<<20)...), "\x00\x00"...)},
 		{"hang", nil},
 	}
@@ -145,9 +157,7 @@ func TestAgent_MisbehavingReplyDefersMail(t *testing.T) {
 				for _, impl := range implementations(t) {
 					t.Run(impl.name, func(t *testing.T) {
 						t.Parallel()
-						main := fastRetry()
-						main["default_transport"] = "fake"
-						main["relay_transport"] = "fake"
+						main := fakeTransportConfig()
 						inst := startInstance(t, impl.binary, testbed.Options{MainCF: main})
 						agent := startFakeAgent(t, filepath.Join(inst.QueueDir, "private", "fake"), tc.reply)
 
@@ -235,12 +245,10 @@ func TestAgent_StallMidReplyTripsWatchdog(t *testing.T) {
 	for _, impl := range implementations(t) {
 		t.Run(impl.name, func(t *testing.T) {
 			t.Parallel()
-			main := fastRetry()
-			main["default_transport"] = "fake"
-			main["relay_transport"] = "fake"
+			main := fakeTransportConfig()
 			main["qmgr_daemon_timeout"] = "4s"
 			inst := startInstance(t, impl.binary, testbed.Options{MainCF: main})
-			agent := startStallingAgent(t, filepath.Join(inst.QueueDir, "private", "fake"), []byte("status\x004.0.0\x00diag_ty"))
+			agent := startStallingAgent(t, filepath.Join(inst.QueueDir, "private", "fake"), []byte(partialReply))
 
 			require.NoError(t, inst.SubmitSMTP("sender@example.org", []string{"rcpt@example.net"}, "Subject: stalled agent\n\nbody\n"))
 			require.Eventually(t, func() bool { return agent.count() >= 1 }, 30*time.Second, 50*time.Millisecond, "request reached the fake agent")
