@@ -114,8 +114,7 @@ func (s *standalone) agent(t *testing.T, transport string) *Agent {
 // resolver returns a Resolver that uses the already open connection.
 func (s *standalone) resolver() *Resolver {
 	r := NewResolver(s.queueDir, "rewrite", 5*time.Second)
-	r.conn = s.conn
-	r.opened = time.Now()
+	r.slots = []rewriteConn{{conn: s.conn, opened: time.Now()}}
 	return r
 }
 

@@ -61,11 +61,12 @@ type Resolver struct {
 	ttlLimit  time.Duration // close the connection after this long open
 	now       func() time.Time
 
-	mu        sync.Mutex // guards every field below
-	conn      *attr.Conn
-	opened    time.Time   // when conn was opened
-	lastUsed  time.Time   // when conn last completed a request
-	idleTimer *time.Timer // runs while conn is open, see idleCheck
+	mu sync.Mutex // guards every field below
+	// slots holds the connections, open or not. Resolve and Rewrite use
+	// the first; a batch spreads its requests over more.
+	slots     []rewriteConn
+	lastUsed  time.Time   // when a connection last completed a request
+	idleTimer *time.Timer // runs while a connection is open, see idleCheck
 
 	lastResolve        resolveKey
 	lastResolution     Resolution
@@ -259,10 +260,12 @@ func (r *Resolver) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var err error
-	if r.conn != nil {
-		err = r.conn.Close()
+	for i := range r.slots {
+		if c := r.slots[i].conn; c != nil {
+			err = errors.Join(err, c.Close())
+			r.slots[i].conn = nil
+		}
 	}
-	r.conn = nil
 	r.stopIdleTimer()
 	return err
 }
@@ -274,7 +277,7 @@ func (r *Resolver) exchange(ctx context.Context, b *attr.Builder, reply ...attr.
 	if err != nil {
 		return err
 	}
-	conn, err := r.connLocked(ctx)
+	conn, err := r.slotConn(ctx, 0)
 	if err != nil {
 		return err
 	}
@@ -288,14 +291,19 @@ func (r *Resolver) exchange(ctx context.Context, b *attr.Builder, reply ...attr.
 	return nil
 }
 
-// connLocked returns an open connection whose protocol announcement has
-// been checked, replacing one that is stale. The caller holds r.mu.
-func (r *Resolver) connLocked(ctx context.Context) (*attr.Conn, error) {
-	if r.conn != nil && (r.conn.PeerClosed() || r.now().Sub(r.opened) >= r.ttlLimit) {
-		r.dropLocked()
+// slotConn returns the open connection of slot, whose protocol
+// announcement has been checked, replacing one that is stale. The caller
+// holds r.mu.
+func (r *Resolver) slotConn(ctx context.Context, slot int) (*attr.Conn, error) {
+	for len(r.slots) <= slot {
+		r.slots = append(r.slots, rewriteConn{})
 	}
-	if r.conn != nil {
-		return r.conn, nil
+	c := &r.slots[slot]
+	if c.conn != nil && (c.conn.PeerClosed() || r.now().Sub(c.opened) >= r.ttlLimit) {
+		r.dropSlot(slot)
+	}
+	if c.conn != nil {
+		return c.conn, nil
 	}
 
 	// The scheduling loop is the only caller and has nothing else to do
@@ -308,17 +316,35 @@ func (r *Resolver) connLocked(ctx context.Context) (*attr.Conn, error) {
 		conn.Close()
 		return nil, err
 	}
-	r.conn = conn
-	r.opened = r.now()
+	c.conn = conn
+	c.opened = r.now()
 	return conn, nil
 }
 
+// dropSlot closes the connection of one slot.
+func (r *Resolver) dropSlot(slot int) {
+	if c := r.slots[slot].conn; c != nil {
+		_ = c.Close()
+		r.slots[slot].conn = nil
+	}
+}
+
+// dropLocked closes every connection.
 func (r *Resolver) dropLocked() {
-	if r.conn != nil {
-		_ = r.conn.Close()
-		r.conn = nil
+	for i := range r.slots {
+		r.dropSlot(i)
 	}
 	r.stopIdleTimer()
+}
+
+// open reports whether a connection is open.
+func (r *Resolver) open() bool {
+	for _, c := range r.slots {
+		if c.conn != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // armIdleTimer notes that the connection was just used and makes sure a
@@ -337,7 +363,7 @@ func (r *Resolver) armIdleTimer() {
 func (r *Resolver) idleCheck() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.conn == nil || r.idleTimer == nil {
+	if !r.open() || r.idleTimer == nil {
 		return
 	}
 	unused := r.now().Sub(r.lastUsed)

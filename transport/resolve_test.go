@@ -113,7 +113,7 @@ func TestResolve_ReconnectsAfterServerClosed(t *testing.T) {
 
 	_, err := r.Resolve(ctx, "", "a@example.com", false)
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return r.conn.PeerClosed() }, time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return r.slots[0].conn.PeerClosed() }, time.Second, 5*time.Millisecond)
 	_, err = r.Resolve(ctx, "", "b@example.com", false)
 
 	assert.NoError(t, err)
@@ -154,7 +154,7 @@ func TestResolve_Failures(t *testing.T) {
 				assert.ErrorIs(t, err, tt.wantIs)
 			}
 			assert.Equal(t, tt.wantLoggedFirst, LoggedOnFirstFailure(err), "logged on the first attempt")
-			assert.Nil(t, r.conn, "a failed exchange drops the connection")
+			assert.False(t, r.open(), "a failed exchange drops the connection")
 		})
 	}
 }
