@@ -25,10 +25,22 @@ type routed struct {
 	queue *destQueue
 }
 
+// lookupFunc returns trivial-rewrite's answer for the recipient addresses
+// of one message, in the order that assign asks for them.
+type lookupFunc func(address string) (transport.Resolution, bool)
+
 // assign resolves the recipients of a batch and appends them to the todo
 // lists of their destination queues, after qmgr_message_sort,
-// qmgr_message_resolve and qmgr_message_assign.
-func (l *Loop) assign(m *message, f *os.File, rcpts []queue.Recipient) {
+// qmgr_message_resolve and qmgr_message_assign. Lookup answers the
+// addresses that go to trivial-rewrite; nil asks it one at a time.
+func (l *Loop) assign(m *message, f *os.File, rcpts []queue.Recipient, lookup lookupFunc) {
+	if lookup == nil {
+		// The connection is free only when no batch waits on it.
+		l.finishResolving()
+		lookup = func(address string) (transport.Resolution, bool) {
+			return l.resolve(m, address, nil)
+		}
+	}
 	rcpts = append([]queue.Recipient(nil), rcpts...)
 	sortByDomain(rcpts)
 
@@ -38,7 +50,7 @@ func (l *Loop) assign(m *message, f *os.File, rcpts []queue.Recipient) {
 			// A redirect record replaces every recipient by one address.
 			break
 		}
-		q, ok := l.route(m, f, &rcpts[i])
+		q, ok := l.route(m, f, &rcpts[i], lookup)
 		if !ok {
 			continue
 		}
@@ -75,8 +87,8 @@ func (l *Loop) assign(m *message, f *os.File, rcpts []queue.Recipient) {
 // route decides the transport and queue of one recipient and may rewrite
 // its address. It returns false when the recipient needs no delivery
 // request: discarded, recorded as deferred, or not resolvable right now.
-func (l *Loop) route(m *message, f *os.File, rcpt *queue.Recipient) (*destQueue, bool) {
-	res, ok := l.resolveRecipient(m, rcpt)
+func (l *Loop) route(m *message, f *os.File, rcpt *queue.Recipient, lookup lookupFunc) (*destQueue, bool) {
+	res, ok := l.resolveRecipient(m, rcpt, lookup)
 	if !ok {
 		return nil, false
 	}
@@ -99,7 +111,10 @@ func (l *Loop) route(m *message, f *os.File, rcpt *queue.Recipient) (*destQueue,
 	if l.isDeferTransport(res.Transport) && !m.flushed {
 		redirect(serviceRetry, "4.3.2 deferred transport")
 	}
-	if m.data.TraceFlags&flagMTAVerify != 0 && l.verifyPending > l.cfg.AddressVerifyPendingRequestLimit {
+	// Probes read after this one that wait in a batch do not count yet,
+	// as they would not in the C program.
+	probes := l.verifyPending - l.unassignedProbes
+	if m.data.TraceFlags&flagMTAVerify != 0 && probes > l.cfg.AddressVerifyPendingRequestLimit {
 		redirect(serviceRetry, "4.3.2 Too many address verification requests")
 	}
 
@@ -133,8 +148,9 @@ func (l *Loop) route(m *message, f *os.File, rcpt *queue.Recipient) (*destQueue,
 }
 
 // resolveRecipient finds the transport, nexthop and final address of a
-// recipient: a redirect or content filter first, then trivial-rewrite.
-func (l *Loop) resolveRecipient(m *message, rcpt *queue.Recipient) (transport.Resolution, bool) {
+// recipient: a redirect or content filter first, then trivial-rewrite
+// through lookup.
+func (l *Loop) resolveRecipient(m *message, rcpt *queue.Recipient, lookup lookupFunc) (transport.Resolution, bool) {
 	data := m.data
 	if data.Redirect != "" {
 		addr, err := l.resolver.Rewrite(l.ctx, "local", data.Redirect)
@@ -145,7 +161,7 @@ func (l *Loop) resolveRecipient(m *message, rcpt *queue.Recipient) (transport.Re
 		}
 		rcpt.Address = addr
 	}
-	if data.Filter != "" && data.Redirect == "" && m.data.TraceFlags&traceOnlyMask == 0 {
+	if m.filtered() {
 		name, nexthop, _ := strings.Cut(data.Filter, ":")
 		if nexthop == "" {
 			nexthop = l.cfg.DefaultFilterNexthop
@@ -161,7 +177,7 @@ func (l *Loop) resolveRecipient(m *message, rcpt *queue.Recipient) (transport.Re
 		return transport.Resolution{Transport: name, Nexthop: nexthop, Recipient: rcpt.Address}, true
 	}
 
-	res, ok := l.resolve(m, rcpt.Address)
+	res, ok := lookup(rcpt.Address)
 	if !ok {
 		return res, false
 	}
@@ -185,12 +201,22 @@ const maxConnectWarnings = 10
 // second after a failed exchange, and every 10 seconds while the socket
 // refuses connections, which becomes fatal after maxConnectWarnings tries.
 // It gives up when the loop stops; the message then stays in active and a
-// later process picks it up.
-func (l *Loop) resolve(m *message, address string) (transport.Resolution, bool) {
+// later process picks it up. A non-nil failed is the failure of a first
+// attempt already made in a batch.
+func (l *Loop) resolve(m *message, address string, failed error) (transport.Resolution, bool) {
 	verify := m.data.TraceFlags&flagMTAVerify != 0
 	connects := 0
 	for attempt := 0; ; {
-		res, err := l.resolver.Resolve(l.ctx, m.data.Sender, address, verify)
+		if l.fatal != nil {
+			// Another message's retries already gave up on the service.
+			m.retry = true
+			return transport.Resolution{}, false
+		}
+		res, err := transport.Resolution{}, failed
+		if failed == nil {
+			res, err = l.resolver.Resolve(l.ctx, m.data.Sender, address, verify)
+		}
+		failed = nil
 		if err == nil {
 			return res, true
 		}

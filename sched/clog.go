@@ -14,7 +14,9 @@ func (l *Loop) warnClog(q *destQueue) {
 	}
 
 	tr := q.transport
-	messages := len(l.messages)
+	// Messages read after this one that still wait for trivial-rewrite
+	// are not in the active queue yet as far as the C program would know.
+	messages := len(l.messages) - l.unassigned
 	share := float64(length) / float64(messages)
 	l.log.Warning("mail for %s is using up %d of %d active queue entries", q.nexthop, length, messages)
 	if share < 0.9 {

@@ -29,9 +29,19 @@ import (
 type fakeResolver struct {
 	local map[string]bool
 	down  atomic.Bool // every request fails, as when trivial-rewrite is unreachable
+	// failInBatch makes a batch request for one address fail, as when
+	// trivial-rewrite hangs up; retried alone, it succeeds. resolved counts
+	// the requests made one at a time.
+	failInBatch string
+	resolved    atomic.Int32
 }
 
-func (r *fakeResolver) Resolve(_ context.Context, _, address string, _ bool) (transport.Resolution, error) {
+func (r *fakeResolver) Resolve(ctx context.Context, sender, address string, verify bool) (transport.Resolution, error) {
+	r.resolved.Add(1)
+	return r.answer(ctx, sender, address, verify)
+}
+
+func (r *fakeResolver) answer(_ context.Context, _, address string, _ bool) (transport.Resolution, error) {
 	if r.down.Load() {
 		err := &attr.ConnectError{Endpoint: "private/rewrite", Err: syscall.ENOENT}
 		return transport.Resolution{}, fmt.Errorf("problem talking to service rewrite: %w", err)
@@ -41,6 +51,37 @@ func (r *fakeResolver) Resolve(_ context.Context, _, address string, _ bool) (tr
 		return transport.Resolution{Transport: "local", Nexthop: domain, Recipient: address, Flags: transport.ResolveClassLocal}, nil
 	}
 	return transport.Resolution{Transport: "smtp", Nexthop: domain, Recipient: address}, nil
+}
+
+// Batch answers each request as Resolve does, when it is added.
+func (r *fakeResolver) Batch(ctx context.Context, _ int) ResolveBatch {
+	return &fakeBatch{r: r, ctx: ctx}
+}
+
+type fakeBatch struct {
+	r       *fakeResolver
+	ctx     context.Context
+	results []transport.Resolution
+	err     error
+}
+
+func (b *fakeBatch) Add(sender, address string, verify bool) {
+	if b.err != nil {
+		return
+	}
+	res, err := b.r.answer(b.ctx, sender, address, verify)
+	if address == b.r.failInBatch {
+		err = errors.New("problem talking to service rewrite: end of input from private/rewrite socket: EOF")
+	}
+	if err != nil {
+		b.err = err
+		return
+	}
+	b.results = append(b.results, res)
+}
+
+func (b *fakeBatch) Wait() ([]transport.Resolution, error) {
+	return b.results, b.err
 }
 
 func (r *fakeResolver) Rewrite(_ context.Context, _, address string) (string, error) {

@@ -147,7 +147,7 @@ func (l *Loop) loadMore(m *message) error {
 		m.data.NextRecipientOffset = 0
 		return err
 	}
-	l.assign(m, f, m.data.Recipients)
+	l.assign(m, f, m.data.Recipients, nil)
 	return nil
 }
 

@@ -20,6 +20,19 @@ import (
 type Resolver interface {
 	Resolve(ctx context.Context, sender, address string, verify bool) (transport.Resolution, error)
 	Rewrite(ctx context.Context, rule, address string) (string, error)
+	// Batch starts a batch that spreads its requests over at most depth
+	// connections; it holds the resolver until the batch's Wait returns.
+	Batch(ctx context.Context, depth int) ResolveBatch
+}
+
+// ResolveBatch is a run of resolve requests sent to trivial-rewrite ahead
+// of their replies; *transport.ResolveBatch is the production one.
+type ResolveBatch interface {
+	// Add sends one request, as Resolver.Resolve would.
+	Add(sender, address string, verify bool)
+	// Wait returns the results in the order of Add, stopping before the
+	// first request that failed, with err saying why.
+	Wait() (results []transport.Resolution, err error)
 }
 
 // Agent is one delivery-agent connection that the loop drives from its
@@ -103,6 +116,15 @@ type Loop struct {
 	incomingFirst  bool
 	timers         timerHeap
 	lastYield      time.Time // see yieldToRuntime
+
+	// resolving is the batch of messages waiting for trivial-rewrite, or
+	// nil. resolvingRecipients counts their recipients. unassigned and
+	// unassignedProbes count the batch's messages and address
+	// verification probes not assigned yet.
+	resolving           *resolving
+	resolvingRecipients int
+	unassigned          int
+	unassignedProbes    int
 
 	// passStart is when the pass of Run in progress began, in Unix
 	// nanoseconds, for a watchdog on another goroutine (PassStarted).
@@ -201,6 +223,7 @@ func (l *Loop) Run(ctx context.Context) error {
 	// error from reaching the caller.
 	defer l.workers.wait()
 	defer cancel()
+	defer l.dropResolving()
 	stopWake := context.AfterFunc(ctx, l.wake)
 	defer stopWake()
 

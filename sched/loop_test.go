@@ -322,6 +322,53 @@ func TestLoop_ReadsLargeMessageInBatches(t *testing.T) {
 	assert.Equal(t, 1, strings.Count(h.log.String(), "(queue active)"), "one queue active line per attempt")
 }
 
+func TestLoop_FailedBatchRequestRetriedAlone(t *testing.T) {
+	h := newHarness(t, nil)
+	h.resolver.failInBatch = "b@two.test"
+	var ids []queue.ID
+	for _, a := range []string{"a@one.test", "b@two.test", "c@three.test"} {
+		ids = append(ids, h.queueMessage(queue.Builder{Sender: "sender@example.org", Recipients: recipients(a)}))
+	}
+	h.start()
+	h.waitLog(": removed", 3)
+
+	var delivered []string
+	for _, r := range h.peers.snapshot() {
+		delivered = append(delivered, r.recipients...)
+	}
+	assert.ElementsMatch(t, []string{"a@one.test", "b@two.test", "c@three.test"}, delivered)
+	// The C client retries a failed request a second later; the requests
+	// of the batch after it are made one at a time too.
+	assert.Equal(t, int32(2), h.resolver.resolved.Load(), "requests made one at a time")
+	assert.NotContains(t, h.log.String(), "warning:", "an end of input is logged from the second try on")
+	for _, id := range ids {
+		_, inActive := h.fileIn(queue.Active, id)
+		assert.False(t, inActive, "%s left in active", id)
+	}
+}
+
+func TestLoop_ProbeLimitCountsProbesReadBefore(t *testing.T) {
+	h := newHarness(t, map[string]string{"address_verify_pending_request_limit": "1"})
+	for i := range 3 {
+		h.queueMessage(queue.Builder{
+			Sender:        "",
+			EnvelopeAttrs: []string{"trace_flags=256"},
+			Recipients:    recipients(fmt.Sprintf("probe%d@remote.test", i)),
+		})
+	}
+	h.start()
+	require.Eventually(t, func() bool { return len(h.peers.snapshot()) == 3 }, 10*time.Second, 10*time.Millisecond)
+
+	// The first probe read is within the limit; the two read after it
+	// are not, whether or not they share a batch with it.
+	count := map[string]int{}
+	for _, r := range h.peers.snapshot() {
+		count[r.transport]++
+	}
+	assert.Equal(t, 1, count["smtp"], "probes delivered")
+	assert.Equal(t, 2, count[serviceRetry], "probes sent to the retry transport")
+}
+
 func TestRotateAfter_RoundRobin(t *testing.T) {
 	assert.Equal(t, []string{"c", "d", "a", "b"}, rotateAfter([]string{"a", "b", "c", "d"}, 1))
 	assert.Equal(t, []string{"b", "c", "a"}, rotateAfter([]string{"a", "b", "c"}, 0))

@@ -121,7 +121,13 @@ func (l *Loop) importFile(s *scan, id queue.ID) error {
 		}
 		return fatalf("open %s %s: %w", queue.Active, id, err)
 	}
-	defer f.Close()
+	// The file stays open while its recipients wait for trivial-rewrite.
+	keep := false
+	defer func() {
+		if !keep {
+			f.Close()
+		}
+	}()
 
 	data, err := queue.Read(f, id, l.dir.RelPath(queue.Active, id), l.batchLimit())
 	if data != nil && data.HasSender {
@@ -171,11 +177,25 @@ func (l *Loop) importFile(s *scan, id queue.ID) error {
 		l.log.Warning("%s: remove %s: %v", id, l.dir.Path(queue.Defer, id), err)
 	}
 
-	l.assign(m, f, data.Recipients)
-	if m.refs == 0 {
-		l.finish(m)
+	if m.data.Redirect != "" {
+		// The redirect address goes through a rewrite request first,
+		// which cannot share a batch of resolve requests.
+		l.assign(m, f, data.Recipients, nil)
+		if m.refs == 0 {
+			l.finish(m)
+		}
+		return nil
 	}
+	keep = true
+	l.resolveLater(m, f)
 	return nil
+}
+
+// filtered reports whether the message goes to its content filter instead
+// of where trivial-rewrite routes its recipients.
+func (m *message) filtered() bool {
+	d := m.data
+	return d.Filter != "" && d.Redirect == "" && d.TraceFlags&traceOnlyMask == 0
 }
 
 // batchLimit is how many recipients one read loads, after the per-message

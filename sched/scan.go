@@ -83,11 +83,15 @@ func (l *Loop) nextID(s *scan) (queue.ID, bool) {
 // feed imports at most one file into the active queue, alternating between
 // the incoming and deferred scans like qmgr_loop. It reports whether a
 // directory entry was taken, which means the loop should poll again.
+//
+// A file whose recipients wait for trivial-rewrite in a batch counts as
+// taken; when no file is left to take, the batch ends, which also counts
+// as work done, since it gives the agents new entries.
 func (l *Loop) feed() (took bool, fromIncoming bool, err error) {
 	if len(l.messages) >= l.cfg.QmgrMessageActiveLimit ||
-		l.recipientCount >= l.cfg.QmgrMessageRecipientLimit {
+		l.recipientCount+l.resolvingRecipients >= l.cfg.QmgrMessageRecipientLimit {
 		l.incomingFirst = true
-		return false, false, nil
+		return l.endBatch(), false, nil
 	}
 
 	first, second := &l.incoming, &l.deferred
@@ -106,7 +110,17 @@ func (l *Loop) feed() (took bool, fromIncoming bool, err error) {
 		}
 		return true, s == &l.incoming, nil
 	}
-	return false, false, nil
+	return l.endBatch(), false, nil
+}
+
+// endBatch ends the open batch of resolve requests and reports whether
+// there was one.
+func (l *Loop) endBatch() bool {
+	if l.resolving == nil {
+		return false
+	}
+	l.finishResolving()
+	return true
 }
 
 // refillFlow keeps master's flow-control pipe topped up so that cleanup(8)

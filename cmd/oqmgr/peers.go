@@ -32,3 +32,12 @@ func (p *peers) Notify(ctx context.Context, service string, req transport.Notify
 func (p *peers) DeferAppend(ctx context.Context, flags int, queueID string, rcpt transport.RequestRecipient, dsn transport.DSN) (int, error) {
 	return transport.DeferAppend(ctx, p.queueDir, p.cfg.DeferServiceName, flags, queueID, rcpt, dsn, p.cfg.QmgrIPCTimeout)
 }
+
+// rewriteClient is the trivial-rewrite client as the loop sees it.
+type rewriteClient struct {
+	*transport.Resolver
+}
+
+func (c rewriteClient) Batch(ctx context.Context, depth int) sched.ResolveBatch {
+	return c.Resolver.Batch(ctx, depth)
+}

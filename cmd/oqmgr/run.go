@@ -388,7 +388,7 @@ func (d *daemon) serve() int {
 		Config:   cfg,
 		Dir:      dir,
 		Log:      d.log,
-		Resolver: resolver,
+		Resolver: rewriteClient{resolver},
 		Peers:    &peers{queueDir: root, cfg: cfg},
 		Flow:     flow,
 	})
