@@ -108,6 +108,46 @@ func statusBytes(status []byte, key string) (int64, error) {
 	return 0, fmt.Errorf("no %s line", key)
 }
 
+// runQueueWait returns how long the threads of pid that still exist have
+// been ready to run while waiting for a CPU: the sum of the second fields
+// of /proc/PID/task/*/schedstat, in nanoseconds (the kernel's
+// Documentation/scheduler/sched-stats.rst).
+func runQueueWait(pid int) (time.Duration, error) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0, err
+	}
+	var total time.Duration
+	for _, task := range tasks {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, task.Name()))
+		if err != nil {
+			// The thread exited meanwhile.
+			continue
+		}
+		wait, err := parseSchedstat(data)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/task/%s/schedstat: %w", pid, task.Name(), err)
+		}
+		total += wait
+	}
+	return total, nil
+}
+
+// parseSchedstat returns the run-queue wait of one schedstat line: the
+// time on the CPU, the time waiting on a run queue, and the number of time
+// slices, all since the thread started.
+func parseSchedstat(data []byte) (time.Duration, error) {
+	fields := strings.Fields(string(data))
+	if len(fields) != 3 {
+		return 0, fmt.Errorf("%d fields, want 3", len(fields))
+	}
+	ns, err := strconv.ParseInt(fields[1], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("run queue wait: %w", err)
+	}
+	return time.Duration(ns), nil
+}
+
 // sinceBoot returns the time since boot on the clock that /proc/PID/stat
 // start times use (CLOCK_BOOTTIME since Linux 5.3).
 func sinceBoot() time.Duration {

@@ -71,6 +71,36 @@ func TestStatusBytes(t *testing.T) {
 	}
 }
 
+func TestParseSchedstat(t *testing.T) {
+	wait, err := parseSchedstat([]byte("1533278046 2563690213 40586\n"))
+	require.NoError(t, err)
+	assert.Equal(t, 2563690213*time.Nanosecond, wait)
+
+	_, err = parseSchedstat([]byte("1533278046 2563690213\n"))
+	assert.EqualError(t, err, "2 fields, want 3")
+	_, err = parseSchedstat([]byte("1 x 3"))
+	assert.ErrorContains(t, err, "run queue wait")
+}
+
+func TestRunQueueWait_Self(t *testing.T) {
+	// Keep both cores busy so that some thread of this process waits.
+	stop := time.Now().Add(50 * time.Millisecond)
+	done := make(chan struct{})
+	for range 4 {
+		go func() {
+			for time.Now().Before(stop) {
+			}
+			done <- struct{}{}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+	wait, err := runQueueWait(os.Getpid())
+	require.NoError(t, err)
+	assert.Positive(t, wait, "run queue wait of four spinning goroutines")
+}
+
 func TestReadProc_Self(t *testing.T) {
 	s, err := readProc(os.Getpid())
 	require.NoError(t, err)

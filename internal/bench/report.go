@@ -64,6 +64,9 @@ type Summary struct {
 	// a machine with n cores offers n*100%. Only medians have them.
 	QmgrBusy  float64 `json:"qmgr_busy_percent,omitempty"`
 	OtherBusy float64 `json:"other_daemons_busy_percent,omitempty"`
+	// QmgrWait is the queue manager's wait for a CPU in percent of the
+	// elapsed time, summed over its threads. Only medians have it.
+	QmgrWait float64 `json:"qmgr_wait_percent,omitempty"`
 }
 
 // Ratio compares the medians of Ours with those of another contender.
@@ -140,7 +143,7 @@ func (res *WorkloadResult) result(contender string) *ContenderResult {
 // summarizeRounds returns the best and median figures of the rounds
 // without error, or nils when every round failed.
 func summarizeRounds(rounds []Measurement) (best, median *Summary) {
-	var rate, cpu, rss, qmgrBusy, otherBusy []float64
+	var rate, cpu, rss, qmgrBusy, otherBusy, qmgrWait []float64
 	for _, m := range rounds {
 		if m.Error != "" {
 			continue
@@ -150,13 +153,14 @@ func summarizeRounds(rounds []Measurement) (best, median *Summary) {
 		rss = append(rss, float64(m.PeakRSSBytes)/(1<<20))
 		qmgrBusy = append(qmgrBusy, 100*ratio(m.CPUSeconds, m.Seconds))
 		otherBusy = append(otherBusy, 100*ratio(m.OtherCPUSeconds, m.Seconds))
+		qmgrWait = append(qmgrWait, 100*ratio(m.QmgrWaitSeconds, m.Seconds))
 	}
 	if len(rate) == 0 {
 		return nil, nil
 	}
 	best = &Summary{MessagesPerSecond: slices.Max(rate), CPUPer1000: slices.Min(cpu), PeakRSSMB: slices.Min(rss)}
 	median = &Summary{MessagesPerSecond: medianOf(rate), CPUPer1000: medianOf(cpu), PeakRSSMB: medianOf(rss),
-		QmgrBusy: medianOf(qmgrBusy), OtherBusy: medianOf(otherBusy)}
+		QmgrBusy: medianOf(qmgrBusy), OtherBusy: medianOf(otherBusy), QmgrWait: medianOf(qmgrWait)}
 	return best, median
 }
 
@@ -204,7 +208,7 @@ func ReadJSON(path string) (*Report, error) {
 // WriteTable writes the summary table: one line per workload and
 // contender with best and median figures, then the ratios of Ours.
 func (r *Report) WriteTable(w io.Writer) {
-	fmt.Fprintf(w, "\n%-9s %-6s %6s %18s %20s %16s %12s\n", "workload", "qmgr", "rounds", "msg/s best median", "cpu s/1k best median", "rss MB best med", "busy% q/other")
+	fmt.Fprintf(w, "\n%-9s %-6s %6s %18s %20s %16s %12s %5s\n", "workload", "qmgr", "rounds", "msg/s best median", "cpu s/1k best median", "rss MB best med", "busy% q/other", "wait%")
 	for _, res := range r.Workloads {
 		for _, c := range res.Results {
 			ok := 0
@@ -218,11 +222,11 @@ func (r *Report) WriteTable(w io.Writer) {
 				fmt.Fprintf(w, "%-9s %-6s %6s %18s %20s %16s\n", res.Name, c.Contender, rounds, "failed", "-", "-")
 				continue
 			}
-			fmt.Fprintf(w, "%-9s %-6s %6s %9.0f %8.0f %10.3f %9.3f %8.1f %7.1f %6.0f/%-5.0f\n", res.Name, c.Contender, rounds,
+			fmt.Fprintf(w, "%-9s %-6s %6s %9.0f %8.0f %10.3f %9.3f %8.1f %7.1f %6.0f/%-5.0f %5.0f\n", res.Name, c.Contender, rounds,
 				c.Best.MessagesPerSecond, c.Median.MessagesPerSecond,
 				c.Best.CPUPer1000, c.Median.CPUPer1000,
 				c.Best.PeakRSSMB, c.Median.PeakRSSMB,
-				c.Median.QmgrBusy, c.Median.OtherBusy)
+				c.Median.QmgrBusy, c.Median.OtherBusy, c.Median.QmgrWait)
 		}
 		for _, q := range res.Ratios {
 			fmt.Fprintf(w, "%-9s %-13s %18s %20s %16s\n", "", "ours/"+q.Versus,
@@ -232,6 +236,7 @@ func (r *Report) WriteTable(w io.Writer) {
 	fmt.Fprintln(w, "\nRatios divide medians. Throughput above 1 favours ours; CPU and memory below 1 favour ours.")
 	fmt.Fprintf(w, "busy%%: median CPU time of the queue manager and of the other Postfix daemons per elapsed time (%d cores = %d%%).\n",
 		r.Host.CPUs, 100*r.Host.CPUs)
+	fmt.Fprintln(w, "wait%: median time the queue manager's threads were ready to run but waited for a CPU, per elapsed time.")
 }
 
 // printer writes progress lines, rewriting one line in place on a terminal.
@@ -263,9 +268,9 @@ func (p *printer) round(workload string, round int, contender string, m Measurem
 		p.linef("  round %d %-6s FAILED: %s", round, contender, m.Error)
 		return
 	}
-	p.linef("  round %d %-6s %8.0f msg/s %8.3f cpu s/1k %7.1f MB rss  (%.2fs; busy: qmgr %.0f%%, other daemons %.0f%%)",
+	p.linef("  round %d %-6s %8.0f msg/s %8.3f cpu s/1k %7.1f MB rss  (%.2fs; busy: qmgr %.0f%%, other daemons %.0f%%; qmgr waited for a CPU %.0f%%)",
 		round, contender, m.MessagesPerSecond, m.CPUPer1000, float64(m.PeakRSSBytes)/(1<<20), m.Seconds,
-		100*m.CPUSeconds/m.Seconds, 100*m.OtherCPUSeconds/m.Seconds)
+		100*m.CPUSeconds/m.Seconds, 100*m.OtherCPUSeconds/m.Seconds, 100*m.QmgrWaitSeconds/m.Seconds)
 }
 
 func (p *printer) workload(res *WorkloadResult) {

@@ -65,8 +65,8 @@ func sampleReport() *Report {
 	r := &Report{Rounds: 1, Host: Host{CPUs: 2}, Contenders: DefaultContenders("/bin/oqmgr")}
 	for _, name := range []string{Discard, Fanout} {
 		res := WorkloadResult{Name: name}
-		res.add(Ours, Measurement{Round: 1, MessagesPerSecond: 4000, CPUPer1000: 0.05, PeakRSSBytes: 12 << 20, Seconds: 1, CPUSeconds: 0.2, OtherCPUSeconds: 1.1})
-		res.add(OQmgr, Measurement{Round: 1, MessagesPerSecond: 2000, CPUPer1000: 0.10, PeakRSSBytes: 8 << 20, Seconds: 2, CPUSeconds: 0.4, OtherCPUSeconds: 1.5})
+		res.add(Ours, Measurement{Round: 1, MessagesPerSecond: 4000, CPUPer1000: 0.05, PeakRSSBytes: 12 << 20, Seconds: 1, CPUSeconds: 0.2, OtherCPUSeconds: 1.1, QmgrWaitSeconds: 0.3})
+		res.add(OQmgr, Measurement{Round: 1, MessagesPerSecond: 2000, CPUPer1000: 0.10, PeakRSSBytes: 8 << 20, Seconds: 2, CPUSeconds: 0.4, OtherCPUSeconds: 1.5, QmgrWaitSeconds: 0.2})
 		res.add(NQmgr, Measurement{Round: 1, Error: "delivered 3 of 5 recipients"})
 		res.summarize()
 		r.Workloads = append(r.Workloads, res)
@@ -84,8 +84,8 @@ func TestReport_WriteTable(t *testing.T) {
 	var buf bytes.Buffer
 	sampleReport().WriteTable(&buf)
 	out := buf.String()
-	assert.Contains(t, out, "discard   ours      1/1      4000     4000      0.050     0.050     12.0    12.0     20/110")
-	assert.Contains(t, out, "discard   oqmgr     1/1      2000     2000      0.100     0.100      8.0     8.0     20/75")
+	assert.Contains(t, out, "discard   ours      1/1      4000     4000      0.050     0.050     12.0    12.0     20/110      30")
+	assert.Contains(t, out, "discard   oqmgr     1/1      2000     2000      0.100     0.100      8.0     8.0     20/75       10")
 	assert.Contains(t, out, "(2 cores = 200%)")
 	assert.Contains(t, out, "discard   qmgr      0/1             failed")
 	assert.Contains(t, out, "ours/oqmgr                 x2.00                x0.50            x1.50")

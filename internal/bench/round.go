@@ -42,6 +42,10 @@ type Measurement struct {
 	// start to the end of the measurement. Compared with Seconds it shows
 	// whether the machine's cores or the queue manager limit the round.
 	OtherCPUSeconds float64 `json:"other_daemons_cpu_seconds"`
+	// QmgrWaitSeconds is how long the queue manager's threads were ready to
+	// run but waited for a CPU. Much of it means the cores were busy, so
+	// the other processes of the machine slowed the queue manager down.
+	QmgrWaitSeconds float64 `json:"qmgr_run_queue_wait_seconds,omitempty"`
 	PeakRSSBytes    int64   `json:"peak_rss_bytes"`
 	Delivered       int     `json:"delivered"` // status=sent log lines
 	Error           string  `json:"error,omitempty"`
@@ -175,6 +179,9 @@ func runRound(inst *testbed.Instance, spec roundSpec) (m Measurement) {
 		sample = s
 	}
 	m.OtherCPUSeconds = (instanceCPU(filepath.Dir(exe)) - sample.CPU).Seconds()
+	if wait, err := runQueueWait(pid); err == nil {
+		m.QmgrWaitSeconds = wait.Seconds()
+	}
 	m.Seconds = end.Sub(started).Seconds()
 	done := spec.w.messages
 	if spec.w.activeLimit > 0 {
