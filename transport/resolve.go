@@ -100,10 +100,7 @@ func NewResolver(queueDir, service string, timeout time.Duration) *Resolver {
 // A reply with an empty transport, or an empty recipient for a non-empty
 // address, also counts as a failure.
 func (r *Resolver) Resolve(ctx context.Context, sender, address string, verify bool) (Resolution, error) {
-	key := resolveKey{class: "resolve", sender: sender, address: address}
-	if verify {
-		key.class = "verify"
-	}
+	key := newResolveKey(sender, address, verify)
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -111,28 +108,16 @@ func (r *Resolver) Resolve(ctx context.Context, sender, address string, verify b
 		return r.lastResolution, nil
 	}
 
-	var b attr.Builder
-	b.Str("request", key.class)
-	b.Str("sender", sender)
-	b.Str("address", address)
-	b.End()
-
 	var serverFlags int
 	var res Resolution
-	err := r.exchange(ctx, &b,
-		attr.Int("flags", &serverFlags),
-		attr.Str("transport", &res.Transport),
-		attr.Str("nexthop", &res.Nexthop),
-		attr.Str("recipient", &res.Recipient),
-		attr.Int("flags", &res.Flags),
-	)
+	err := r.exchange(ctx, key.request(), resolveReply(&serverFlags, &res)...)
 	if err != nil {
 		r.dropLocked()
 		return Resolution{}, r.exchangeError(err)
 	}
-	if res.Transport == "" || res.Recipient == "" && address != "" {
+	if err := checkResolution(res, address); err != nil {
 		r.dropLocked()
-		return Resolution{}, &nullResultError{transport: res.Transport == "", address: address}
+		return Resolution{}, err
 	}
 	if serverFlags != 0 {
 		r.dropLocked()
@@ -142,6 +127,45 @@ func (r *Resolver) Resolve(ctx context.Context, sender, address string, verify b
 	r.lastResolution = res
 	r.resolveCacheExpiry = r.now().Add(cacheLifetime)
 	return res, nil
+}
+
+func newResolveKey(sender, address string, verify bool) resolveKey {
+	key := resolveKey{class: "resolve", sender: sender, address: address}
+	if verify {
+		key.class = "verify"
+	}
+	return key
+}
+
+// request encodes the resolve or verify request for the key.
+func (k resolveKey) request() *attr.Builder {
+	var b attr.Builder
+	b.Str("request", k.class)
+	b.Str("sender", k.sender)
+	b.Str("address", k.address)
+	b.End()
+	return &b
+}
+
+// resolveReply returns the fields of trivial-rewrite's reply to a resolve
+// request: the server flags, then the result.
+func resolveReply(serverFlags *int, res *Resolution) []attr.Field {
+	return []attr.Field{
+		attr.Int("flags", serverFlags),
+		attr.Str("transport", &res.Transport),
+		attr.Str("nexthop", &res.Nexthop),
+		attr.Str("recipient", &res.Recipient),
+		attr.Int("flags", &res.Flags),
+	}
+}
+
+// checkResolution rejects a reply with an empty transport, or with an
+// empty recipient for a non-empty address.
+func checkResolution(res Resolution, address string) error {
+	if res.Transport == "" || res.Recipient == "" && address != "" {
+		return &nullResultError{transport: res.Transport == "", address: address}
+	}
+	return nil
 }
 
 // Rewrite applies the trivial-rewrite ruleset rule ("local" or "remote") to

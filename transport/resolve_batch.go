@@ -53,10 +53,7 @@ func (r *Resolver) Batch(ctx context.Context, depth int) *ResolveBatch {
 // arguments, unless the cache holds the result as it would for Resolve. A
 // failure is reported by Wait, and no request is sent after it.
 func (b *ResolveBatch) Add(sender, address string, verify bool) {
-	key := resolveKey{class: "resolve", sender: sender, address: address}
-	if verify {
-		key.class = "verify"
-	}
+	key := newResolveKey(sender, address, verify)
 	i := len(b.keys)
 	b.keys = append(b.keys, key)
 
@@ -93,12 +90,7 @@ func (b *ResolveBatch) Add(sender, address string, verify bool) {
 
 // send writes one request on the connection of slot.
 func (b *ResolveBatch) send(slot int, key resolveKey) error {
-	var req attr.Builder
-	req.Str("request", key.class)
-	req.Str("sender", key.sender)
-	req.Str("address", key.address)
-	req.End()
-	p, err := req.Bytes()
+	p, err := key.request().Bytes()
 	if err != nil {
 		return err
 	}
@@ -148,18 +140,11 @@ func (b *ResolveBatch) receive(slot int, address string) (Resolution, error) {
 	conn := r.slots[slot].conn
 	var serverFlags int
 	var res Resolution
-	err := conn.Scan(b.ctx,
-		attr.Int("flags", &serverFlags),
-		attr.Str("transport", &res.Transport),
-		attr.Str("nexthop", &res.Nexthop),
-		attr.Str("recipient", &res.Recipient),
-		attr.Int("flags", &res.Flags),
-	)
-	if err != nil {
+	if err := conn.Scan(b.ctx, resolveReply(&serverFlags, &res)...); err != nil {
 		return Resolution{}, r.exchangeError(err)
 	}
-	if res.Transport == "" || res.Recipient == "" && address != "" {
-		return Resolution{}, &nullResultError{transport: res.Transport == "", address: address}
+	if err := checkResolution(res, address); err != nil {
+		return Resolution{}, err
 	}
 	if serverFlags != 0 {
 		// Trivial-rewrite requests a new connection. This one carries no
