@@ -70,7 +70,8 @@ func (l *Loop) awaitAgent(agent Agent, timeout func() error, ready func()) error
 	})
 	err := l.poller.watch(fd, func() {
 		guard.cancel()
-		l.poller.forget(fd)
+		// Each handler closes the agent or watches it for the reply.
+		l.poller.park(fd)
 		ready()
 	}, func() { agent.Close() })
 	if err != nil {

@@ -13,12 +13,15 @@ import (
 // reply costs no hand-off between goroutines and no thread wake-up. Other
 // goroutines reach a loop that sleeps in the poller through wake.
 //
-// Only the loop goroutine calls watch, forget, collect and dispatch. wake
-// is safe from any goroutine.
+// Only the loop goroutine calls watch, park, forget, collect and dispatch.
+// wake is safe from any goroutine.
 type poller struct {
-	epfd     int
-	wakefd   int // an eventfd, readable after wake
-	watches  map[int32]*watch
+	epfd    int
+	wakefd  int // an eventfd, readable after wake
+	watches map[int32]*watch
+	// parked contains descriptors left in the epoll set without a watcher.
+	// Watching one again costs one epoll_ctl, and closing one costs none.
+	parked   map[int32]bool
 	nextTag  int32
 	readyBuf []unix.EpollEvent
 }
@@ -42,7 +45,13 @@ func newPoller() (*poller, error) {
 		unix.Close(epfd)
 		return nil, fmt.Errorf("eventfd: %w", err)
 	}
-	p := &poller{epfd: epfd, wakefd: wakefd, watches: make(map[int32]*watch), readyBuf: make([]unix.EpollEvent, 64)}
+	p := &poller{
+		epfd:     epfd,
+		wakefd:   wakefd,
+		watches:  make(map[int32]*watch),
+		parked:   make(map[int32]bool),
+		readyBuf: make([]unix.EpollEvent, 64),
+	}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wakefd), Pad: -1}
 	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
 		p.shutdown()
@@ -60,19 +69,43 @@ func (p *poller) watch(fd int, ready, closeFn func()) error {
 		p.nextTag = 0
 	}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd), Pad: p.nextTag}
-	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+	var err error = unix.ENOENT
+	if p.parked[int32(fd)] {
+		// ENOENT means the descriptor was closed after it was parked, and
+		// its number now belongs to a new one.
+		delete(p.parked, int32(fd))
+		err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
+	}
+	if errors.Is(err, unix.ENOENT) {
+		err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev)
+	}
+	if err != nil {
 		return fmt.Errorf("epoll_ctl: %w", err)
 	}
 	p.watches[int32(fd)] = &watch{tag: p.nextTag, ready: ready, closeOwner: closeFn}
 	return nil
 }
 
-// forget stops watching fd. Call it before fd is closed.
-func (p *poller) forget(fd int) {
+// park stops calling fd's handler but leaves fd in the epoll set. It is
+// for a descriptor that is about to be watched again or closed, since
+// closing removes it from the set. Input on a parked descriptor removes it
+// from the set as well.
+func (p *poller) park(fd int) {
 	if _, ok := p.watches[int32(fd)]; !ok {
 		return
 	}
 	delete(p.watches, int32(fd))
+	p.parked[int32(fd)] = true
+}
+
+// forget stops watching fd. Call it before fd is closed.
+func (p *poller) forget(fd int) {
+	_, watched := p.watches[int32(fd)]
+	if !watched && !p.parked[int32(fd)] {
+		return
+	}
+	delete(p.watches, int32(fd))
+	delete(p.parked, int32(fd))
 	_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil)
 }
 
@@ -103,6 +136,11 @@ func (p *poller) dispatch(n int) {
 			continue
 		}
 		w, ok := p.watches[ev.Fd]
+		if !ok && p.parked[ev.Fd] {
+			// Unread input would be reported again on every pass.
+			p.forget(int(ev.Fd))
+			continue
+		}
 		if !ok || w.tag != ev.Pad {
 			continue
 		}

@@ -100,6 +100,70 @@ func TestPoller_EventOfReusedDescriptorIsDropped(t *testing.T) {
 	assert.Equal(t, 0, newCalls, "handler of the new owner")
 }
 
+func TestPoller_ParkedDescriptorWatchedAgain(t *testing.T) {
+	p, err := newPoller()
+	require.NoError(t, err)
+	defer p.shutdown()
+	r, w := newPipe(t)
+	var got []string
+	require.NoError(t, p.watch(r, func() { got = append(got, "first") }, nil))
+
+	p.park(r)
+	require.NoError(t, p.watch(r, func() { got = append(got, "second") }, nil))
+	_, err = unix.Write(w, []byte("x"))
+	require.NoError(t, err)
+	require.NoError(t, wait(p, time.Second))
+
+	assert.Equal(t, []string{"second"}, got)
+}
+
+func TestPoller_InputOnParkedDescriptorRemovesIt(t *testing.T) {
+	p, err := newPoller()
+	require.NoError(t, err)
+	defer p.shutdown()
+	r, w := newPipe(t)
+	calls := 0
+	require.NoError(t, p.watch(r, func() { calls++ }, nil))
+	p.park(r)
+
+	_, err = unix.Write(w, []byte("x"))
+	require.NoError(t, err)
+	require.NoError(t, wait(p, time.Second))
+	n, err := p.collect(0)
+	require.NoError(t, err)
+
+	assert.Equal(t, 0, calls, "handler of a parked descriptor")
+	assert.Equal(t, 0, n, "events after the first: the unread input is reported again")
+
+	// Watching it again adds it back to the set.
+	require.NoError(t, p.watch(r, func() { calls++ }, nil))
+	require.NoError(t, wait(p, time.Second))
+	assert.Equal(t, 1, calls)
+}
+
+func TestPoller_ParkedDescriptorClosedAndReused(t *testing.T) {
+	p, err := newPoller()
+	require.NoError(t, err)
+	defer p.shutdown()
+	fds := make([]int, 2)
+	require.NoError(t, unix.Pipe2(fds, unix.O_CLOEXEC|unix.O_NONBLOCK))
+	require.NoError(t, p.watch(fds[0], func() {}, nil))
+	p.park(fds[0])
+	unix.Close(fds[0])
+	unix.Close(fds[1])
+
+	// The next pipe gets the lowest free numbers, the same ones.
+	r, w := newPipe(t)
+	require.Equal(t, fds[0], r, "descriptor number reused")
+	calls := 0
+	require.NoError(t, p.watch(r, func() { calls++ }, nil))
+	_, err = unix.Write(w, []byte("x"))
+	require.NoError(t, err)
+	require.NoError(t, wait(p, time.Second))
+
+	assert.Equal(t, 1, calls)
+}
+
 func TestPoller_WakeEndsSleep(t *testing.T) {
 	p, err := newPoller()
 	require.NoError(t, err)
