@@ -5,6 +5,8 @@
 // One goroutine, the one running Loop.Run, reads and writes that state.
 // Like the C program's event loop, it watches the delivery-agent sockets
 // itself in an epoll set and waits for trivial-rewrite on its own thread.
+// Unlike the C program, it sends the resolve requests of a few newly read
+// messages before it waits for the replies (see resolving.go).
 // Other goroutines (the trigger server, the workers that send bounce,
 // defer and trace notices) only send typed events to the loop's channels.
 //
