@@ -312,7 +312,10 @@ func (l *Loop) entryDone(e *entry, busy bool) {
 	m.refs--
 	// Read more recipients of a large message once enough of the in-core
 	// recipients are done, after qmgr_entry_done.
-	if m.data.NextRecipientOffset > 0 && !m.finishing && l.recipientCount < l.batchLimit()-100 {
+	// Like the C program's count, this one includes the recipients that
+	// wait in a batch for trivial-rewrite.
+	inCore := l.recipientCount + l.resolvingRecipients
+	if m.data.NextRecipientOffset > 0 && !m.finishing && inCore < l.batchLimit()-100 {
 		if err := l.loadMore(m); err != nil {
 			l.log.Warning("%s: %v", m.id, err)
 		}

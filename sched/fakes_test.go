@@ -34,6 +34,11 @@ type fakeResolver struct {
 	// the requests made one at a time.
 	failInBatch string
 	resolved    atomic.Int32
+	// batchOpen is set from Batch until Wait or Abandon, which the loop
+	// must call before Run returns, since the real resolver stays locked
+	// until then.
+	batchOpen atomic.Bool
+	onAdd     func(address string) // called by each batch's Add, if set
 }
 
 func (r *fakeResolver) Resolve(ctx context.Context, sender, address string, verify bool) (transport.Resolution, error) {
@@ -55,6 +60,7 @@ func (r *fakeResolver) answer(_ context.Context, _, address string, _ bool) (tra
 
 // Batch answers each request as Resolve does, when it is added.
 func (r *fakeResolver) Batch(ctx context.Context, _ int) ResolveBatch {
+	r.batchOpen.Store(true)
 	return &fakeBatch{r: r, ctx: ctx}
 }
 
@@ -66,6 +72,9 @@ type fakeBatch struct {
 }
 
 func (b *fakeBatch) Add(sender, address string, verify bool) {
+	if b.r.onAdd != nil {
+		b.r.onAdd(address)
+	}
 	if b.err != nil {
 		return
 	}
@@ -81,7 +90,12 @@ func (b *fakeBatch) Add(sender, address string, verify bool) {
 }
 
 func (b *fakeBatch) Wait() ([]transport.Resolution, error) {
+	b.r.batchOpen.Store(false)
 	return b.results, b.err
+}
+
+func (b *fakeBatch) Abandon() {
+	b.r.batchOpen.Store(false)
 }
 
 func (r *fakeResolver) Rewrite(_ context.Context, _, address string) (string, error) {
@@ -432,6 +446,9 @@ func (h *harness) stop() {
 	case err := <-h.done:
 		if err != nil && !errors.Is(err, context.Canceled) {
 			h.t.Errorf("loop: %v", err)
+		}
+		if h.resolver.batchOpen.Load() {
+			h.t.Errorf("loop stopped with a resolve batch open, which keeps the resolver locked")
 		}
 	case <-time.After(10 * time.Second):
 		h.t.Errorf("loop did not stop within 10s")

@@ -33,6 +33,9 @@ type ResolveBatch interface {
 	// Wait returns the results in the order of Add, stopping before the
 	// first request that failed, with err saying why.
 	Wait() (results []transport.Resolution, err error)
+	// Abandon drops the requests in flight and releases the resolver, in
+	// place of Wait.
+	Abandon()
 }
 
 // Agent is one delivery-agent connection that the loop drives from its

@@ -347,6 +347,21 @@ func TestLoop_FailedBatchRequestRetriedAlone(t *testing.T) {
 	}
 }
 
+func TestLoop_StopWithOpenBatchReleasesResolver(t *testing.T) {
+	h := newHarness(t, nil)
+	id := h.queueMessage(queue.Builder{Sender: "sender@example.org", Recipients: recipients("a@one.test")})
+	ctx, cancel := context.WithCancel(context.Background())
+	// The loop stops right after the message's request went out.
+	h.resolver.onAdd = func(string) { cancel() }
+
+	err := h.loop.Run(ctx)
+
+	require.NoError(t, err)
+	assert.False(t, h.resolver.batchOpen.Load(), "the open batch still holds the resolver")
+	_, inActive := h.fileIn(queue.Active, id)
+	assert.True(t, inActive, "the next process starts the attempt over from active")
+}
+
 func TestLoop_ProbeLimitCountsProbesReadBefore(t *testing.T) {
 	h := newHarness(t, map[string]string{"address_verify_pending_request_limit": "1"})
 	for i := range 3 {

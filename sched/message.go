@@ -147,9 +147,6 @@ func (l *Loop) importFile(s *scan, id queue.ID) error {
 		// A delay warning went out: ask for a notice when the delay ends.
 		data.TraceFlags |= flagDelaySent
 	}
-	if data.TraceFlags&flagMTAVerify != 0 {
-		l.verifyPending++
-	}
 	mode := info.Mode()
 	if mode&modeUnthrottle != 0 {
 		if err := f.Chmod(mode.Perm() &^ modeUnthrottle); err != nil {
@@ -164,11 +161,20 @@ func (l *Loop) importFile(s *scan, id queue.ID) error {
 		flushed:       mode&modeUnthrottle != 0 || s.flags&scanFlush != 0,
 		forced:        mode&modeExpire != 0,
 	}
-	l.messages[id] = m
-
 	// A force-expired message that already has deferral reasons goes
 	// straight to the end of the attempt, which returns it to the sender.
-	if m.forced && l.hasLog(queue.Defer, id) {
+	expireNow := m.forced && l.hasLog(queue.Defer, id)
+	if expireNow || data.Redirect != "" {
+		// The message cannot join the open batch, so the messages read
+		// before it are assigned first, as the C program would have.
+		l.finishResolving()
+	}
+	if data.TraceFlags&flagMTAVerify != 0 {
+		l.verifyPending++
+	}
+	l.messages[id] = m
+
+	if expireNow {
 		m.retry = true
 		l.finish(m)
 		return nil
@@ -181,9 +187,7 @@ func (l *Loop) importFile(s *scan, id queue.ID) error {
 		// The redirect address goes through a rewrite request first,
 		// which cannot share a batch of resolve requests.
 		l.assign(m, f, data.Recipients, nil)
-		if m.refs == 0 {
-			l.finish(m)
-		}
+		l.finishIfIdle(m)
 		return nil
 	}
 	keep = true

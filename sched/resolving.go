@@ -98,16 +98,26 @@ func (l *Loop) finishResolving() {
 		}
 		l.assign(m, w.file, m.data.Recipients, lookup)
 		w.file.Close()
-		if m.refs == 0 {
-			l.finish(m)
-		}
+		l.finishIfIdle(m)
 	}
 }
 
-// dropResolving closes the files of a batch that will never end, when the
-// loop stops; their messages stay in active for the next process.
+// finishIfIdle ends the attempt of a message that has nothing to deliver
+// after its recipients were assigned. When trivial-rewrite failed for good
+// the process is about to exit, as the C program exits at once, so the
+// message stays in active for the next process instead.
+func (l *Loop) finishIfIdle(m *message) {
+	if m.refs == 0 && l.fatal == nil {
+		l.finish(m)
+	}
+}
+
+// dropResolving releases the resolver and closes the files of a batch
+// that will never end because the loop stops. Their messages stay in
+// active for the next process.
 func (l *Loop) dropResolving() {
 	if b := l.resolving; b != nil {
+		b.batch.Abandon()
 		l.resolving = nil
 		l.unassigned = 0
 		l.unassignedProbes = 0

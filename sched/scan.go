@@ -85,8 +85,8 @@ func (l *Loop) nextID(s *scan) (queue.ID, bool) {
 // directory entry was taken, which means the loop should poll again.
 //
 // A file whose recipients wait for trivial-rewrite in a batch counts as
-// taken; when no file is left to take, the batch ends, which also counts
-// as work done, since it gives the agents new entries.
+// taken. When no file is left to take, the batch ends, and that counts as
+// work done too, because it gives the agents new entries.
 func (l *Loop) feed() (took bool, fromIncoming bool, err error) {
 	if len(l.messages) >= l.cfg.QmgrMessageActiveLimit ||
 		l.recipientCount+l.resolvingRecipients >= l.cfg.QmgrMessageRecipientLimit {
@@ -105,8 +105,14 @@ func (l *Loop) feed() (took bool, fromIncoming bool, err error) {
 		if !ok {
 			continue
 		}
+		waiting := l.unassigned
 		if err := l.importFile(s, id); err != nil {
 			return true, s == &l.incoming, err
+		}
+		if l.unassigned == waiting {
+			// A skipped entry ends the batch, so that a scan through files
+			// that are not due keeps no message from its agents.
+			l.endBatch()
 		}
 		return true, s == &l.incoming, nil
 	}

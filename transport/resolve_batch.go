@@ -175,6 +175,16 @@ func (b *ResolveBatch) Wait() (results []Resolution, err error) {
 	return b.results, b.err
 }
 
+// Abandon releases the Resolver without reading the outstanding replies,
+// in place of Wait, and closes the connections that still carry a request.
+func (b *ResolveBatch) Abandon() {
+	r := b.r
+	defer r.mu.Unlock()
+	if len(b.flights) > 0 {
+		r.dropLocked()
+	}
+}
+
 // rewriteConn is one open connection to trivial-rewrite.
 type rewriteConn struct {
 	conn   *attr.Conn

@@ -156,3 +156,30 @@ func TestResolveBatch_NoServer(t *testing.T) {
 	_, _, isConnect := ConnectFailure(err)
 	assert.True(t, isConnect, "the caller counts it as a failed connect")
 }
+
+func TestResolveBatch_AbandonReleasesResolver(t *testing.T) {
+	var requests, overlaps atomic.Int32
+	fake := eventRewriteServer(t, &requests, &overlaps)
+	r := NewResolver(fake.queueDir, "rewrite", time.Second)
+	ctx := context.Background()
+
+	b := r.Batch(ctx, 2)
+	b.Add("", "a@one.test", false)
+	b.Add("", "b@two.test", false)
+	b.Abandon()
+
+	assert.False(t, r.open(), "connections with requests in flight are closed")
+	res, err := r.Resolve(ctx, "", "c@three.test", false)
+	require.NoError(t, err, "the resolver is usable after an abandoned batch")
+	assert.Equal(t, "c@three.test", res.Recipient)
+	closed := make(chan struct{})
+	go func() {
+		r.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close still waits for the resolver 5s after an abandoned batch")
+	}
+}
