@@ -282,9 +282,13 @@ func TestLifecycle_ChrootAndMailOwner(t *testing.T) {
 	}, 10*time.Second, 20*time.Millisecond, "root directory of the queue manager: %s", root)
 	postfix, err := user.Lookup("postfix")
 	require.NoError(t, err)
-	status, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
-	require.NoError(t, err)
-	assert.Contains(t, string(status), "\nUid:\t"+postfix.Uid+"\t"+postfix.Uid+"\t"+postfix.Uid+"\t"+postfix.Uid+"\n", "user IDs (-u)")
+	// The user changes after the root directory, so the root alone does
+	// not mean that the user changed yet.
+	uids := "\nUid:\t" + postfix.Uid + "\t" + postfix.Uid + "\t" + postfix.Uid + "\t" + postfix.Uid + "\n"
+	assert.Eventually(t, func() bool {
+		status, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+		return err == nil && strings.Contains(string(status), uids)
+	}, 10*time.Second, 20*time.Millisecond, "user IDs (-u) of the queue manager, want %q", uids)
 
 	require.NoError(t, inst.SubmitSMTP("sender@example.org", []string{"rcpt@example.net"}, "Subject: jail\n\nbody\n"))
 	require.NoError(t, sink.WaitDelivered(1, 30*time.Second))
