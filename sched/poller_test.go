@@ -22,6 +22,22 @@ func newPipe(t *testing.T) (r, w int) {
 	return fds[0], fds[1]
 }
 
+// testPoller returns a new poller, shut down at the end of the test.
+func testPoller(t *testing.T) *poller {
+	t.Helper()
+	p, err := newPoller()
+	require.NoError(t, err)
+	t.Cleanup(p.shutdown)
+	return p
+}
+
+// writeByte makes the read end of the pipe whose write end is w readable.
+func writeByte(t *testing.T, w int) {
+	t.Helper()
+	_, err := unix.Write(w, []byte("x"))
+	require.NoError(t, err)
+}
+
 // wait collects and dispatches once, as the loop does in one pass.
 func wait(p *poller, timeout time.Duration) error {
 	n, err := p.collect(timeout)
@@ -33,31 +49,25 @@ func wait(p *poller, timeout time.Duration) error {
 }
 
 func TestPoller_RunsHandlerOfReadyDescriptor(t *testing.T) {
-	p, err := newPoller()
-	require.NoError(t, err)
-	defer p.shutdown()
+	p := testPoller(t)
 	quiet, _ := newPipe(t)
 	ready, w := newPipe(t)
 	var got []string
 	require.NoError(t, p.watch(quiet, func() { got = append(got, "quiet") }, nil))
 	require.NoError(t, p.watch(ready, func() { got = append(got, "ready") }, nil))
 
-	_, err = unix.Write(w, []byte("x"))
-	require.NoError(t, err)
+	writeByte(t, w)
 	require.NoError(t, wait(p, time.Second))
 
 	assert.Equal(t, []string{"ready"}, got)
 }
 
 func TestPoller_ForgottenDescriptorIsNotReported(t *testing.T) {
-	p, err := newPoller()
-	require.NoError(t, err)
-	defer p.shutdown()
+	p := testPoller(t)
 	r, w := newPipe(t)
 	calls := 0
 	require.NoError(t, p.watch(r, func() { calls++ }, nil))
-	_, err = unix.Write(w, []byte("x"))
-	require.NoError(t, err)
+	writeByte(t, w)
 
 	p.forget(r)
 	require.NoError(t, wait(p, 0))
@@ -69,9 +79,7 @@ func TestPoller_EventOfReusedDescriptorIsDropped(t *testing.T) {
 	// Two descriptors are ready in one batch. The first handler to run
 	// forgets the other and watches it again for a new owner: the event
 	// already collected belongs to the old owner and must reach no handler.
-	p, err := newPoller()
-	require.NoError(t, err)
-	defer p.shutdown()
+	p := testPoller(t)
 	r1, w1 := newPipe(t)
 	r2, w2 := newPipe(t)
 	oldCalls, newCalls := 0, 0
@@ -89,10 +97,8 @@ func TestPoller_EventOfReusedDescriptorIsDropped(t *testing.T) {
 	}
 	require.NoError(t, p.watch(r1, handler(r2), nil))
 	require.NoError(t, p.watch(r2, handler(r1), nil))
-	for _, w := range []int{w1, w2} {
-		_, err = unix.Write(w, []byte("x"))
-		require.NoError(t, err)
-	}
+	writeByte(t, w1)
+	writeByte(t, w2)
 
 	require.NoError(t, wait(p, time.Second))
 
@@ -101,33 +107,27 @@ func TestPoller_EventOfReusedDescriptorIsDropped(t *testing.T) {
 }
 
 func TestPoller_ParkedDescriptorWatchedAgain(t *testing.T) {
-	p, err := newPoller()
-	require.NoError(t, err)
-	defer p.shutdown()
+	p := testPoller(t)
 	r, w := newPipe(t)
 	var got []string
 	require.NoError(t, p.watch(r, func() { got = append(got, "first") }, nil))
 
 	p.park(r)
 	require.NoError(t, p.watch(r, func() { got = append(got, "second") }, nil))
-	_, err = unix.Write(w, []byte("x"))
-	require.NoError(t, err)
+	writeByte(t, w)
 	require.NoError(t, wait(p, time.Second))
 
 	assert.Equal(t, []string{"second"}, got)
 }
 
 func TestPoller_InputOnParkedDescriptorRemovesIt(t *testing.T) {
-	p, err := newPoller()
-	require.NoError(t, err)
-	defer p.shutdown()
+	p := testPoller(t)
 	r, w := newPipe(t)
 	calls := 0
 	require.NoError(t, p.watch(r, func() { calls++ }, nil))
 	p.park(r)
 
-	_, err = unix.Write(w, []byte("x"))
-	require.NoError(t, err)
+	writeByte(t, w)
 	require.NoError(t, wait(p, time.Second))
 	n, err := p.collect(0)
 	require.NoError(t, err)
@@ -142,9 +142,7 @@ func TestPoller_InputOnParkedDescriptorRemovesIt(t *testing.T) {
 }
 
 func TestPoller_ParkedDescriptorClosedAndReused(t *testing.T) {
-	p, err := newPoller()
-	require.NoError(t, err)
-	defer p.shutdown()
+	p := testPoller(t)
 	fds := make([]int, 2)
 	require.NoError(t, unix.Pipe2(fds, unix.O_CLOEXEC|unix.O_NONBLOCK))
 	require.NoError(t, p.watch(fds[0], func() {}, nil))
@@ -157,17 +155,14 @@ func TestPoller_ParkedDescriptorClosedAndReused(t *testing.T) {
 	require.Equal(t, fds[0], r, "descriptor number reused")
 	calls := 0
 	require.NoError(t, p.watch(r, func() { calls++ }, nil))
-	_, err = unix.Write(w, []byte("x"))
-	require.NoError(t, err)
+	writeByte(t, w)
 	require.NoError(t, wait(p, time.Second))
 
 	assert.Equal(t, 1, calls)
 }
 
 func TestPoller_WakeEndsSleep(t *testing.T) {
-	p, err := newPoller()
-	require.NoError(t, err)
-	defer p.shutdown()
+	p := testPoller(t)
 
 	go func() {
 		time.Sleep(50 * time.Millisecond)
