@@ -44,6 +44,7 @@ func (l *Loop) openAgent(tr *transportState) {
 		l.timers.add(l.now(), func() { l.agentReady(tr, nil, err) })
 		return
 	}
+	l.poller.reused(agent.Fd())
 	err = l.awaitAgent(agent, agent.AnnouncementTimeout, func() {
 		if err := agent.ReadAnnouncement(); err != nil {
 			agent.Close()

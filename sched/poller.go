@@ -98,6 +98,13 @@ func (p *poller) park(fd int) {
 	p.parked[int32(fd)] = true
 }
 
+// reused tells the poller that fd is a descriptor just opened, so a parked
+// entry under its number belongs to one that was closed since. This saves
+// the failing epoll_ctl that watch would otherwise try first.
+func (p *poller) reused(fd int) {
+	delete(p.parked, int32(fd))
+}
+
 // forget stops watching fd. Call it before fd is closed.
 func (p *poller) forget(fd int) {
 	_, watched := p.watches[int32(fd)]

@@ -142,23 +142,29 @@ func TestPoller_InputOnParkedDescriptorRemovesIt(t *testing.T) {
 }
 
 func TestPoller_ParkedDescriptorClosedAndReused(t *testing.T) {
-	p := testPoller(t)
-	fds := make([]int, 2)
-	require.NoError(t, unix.Pipe2(fds, unix.O_CLOEXEC|unix.O_NONBLOCK))
-	require.NoError(t, p.watch(fds[0], func() {}, nil))
-	p.park(fds[0])
-	unix.Close(fds[0])
-	unix.Close(fds[1])
+	for _, told := range []bool{false, true} {
+		p := testPoller(t)
+		fds := make([]int, 2)
+		require.NoError(t, unix.Pipe2(fds, unix.O_CLOEXEC|unix.O_NONBLOCK))
+		require.NoError(t, p.watch(fds[0], func() {}, nil))
+		p.park(fds[0])
+		unix.Close(fds[0])
+		unix.Close(fds[1])
 
-	// The next pipe gets the lowest free numbers, the same ones.
-	r, w := newPipe(t)
-	require.Equal(t, fds[0], r, "descriptor number reused")
-	calls := 0
-	require.NoError(t, p.watch(r, func() { calls++ }, nil))
-	writeByte(t, w)
-	require.NoError(t, wait(p, time.Second))
+		// The next pipe gets the lowest free numbers, the same ones.
+		r, w := newPipe(t)
+		require.Equal(t, fds[0], r, "descriptor number reused")
+		if told {
+			p.reused(r)
+			assert.False(t, p.parked[int32(r)], "parked entry of the closed descriptor")
+		}
+		calls := 0
+		require.NoError(t, p.watch(r, func() { calls++ }, nil))
+		writeByte(t, w)
+		require.NoError(t, wait(p, time.Second))
 
-	assert.Equal(t, 1, calls)
+		assert.Equal(t, 1, calls, "handler calls, poller told of the reuse: %v", told)
+	}
 }
 
 func TestPoller_WakeEndsSleep(t *testing.T) {
