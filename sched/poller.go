@@ -13,8 +13,8 @@ import (
 // reply costs no hand-off between goroutines and no thread wake-up. Other
 // goroutines reach a loop that sleeps in the poller through wake.
 //
-// Only the loop goroutine calls watch, park, forget, collect and dispatch.
-// wake is safe from any goroutine.
+// Only the loop goroutine calls watch, park, reused, forget, collect and
+// dispatch. wake is safe from any goroutine.
 type poller struct {
 	epfd    int
 	wakefd  int // an eventfd, readable after wake
