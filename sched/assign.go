@@ -25,14 +25,15 @@ type routed struct {
 	queue *destQueue
 }
 
-// lookupFunc returns trivial-rewrite's answer for the recipient addresses
-// of one message, in the order that assign asks for them.
+// lookupFunc returns trivial-rewrite's result for the recipient addresses
+// of one message, in the order in which assign looks them up.
 type lookupFunc func(address string) (transport.Resolution, bool)
 
 // assign resolves the recipients of a batch and appends them to the todo
 // lists of their destination queues, after qmgr_message_sort,
-// qmgr_message_resolve and qmgr_message_assign. Lookup answers the
-// addresses that go to trivial-rewrite; nil asks it one at a time.
+// qmgr_message_resolve and qmgr_message_assign. Lookup resolves the
+// addresses that go to trivial-rewrite. With nil, each address is sent to
+// trivial-rewrite on its own.
 func (l *Loop) assign(m *message, f *os.File, rcpts []queue.Recipient, lookup lookupFunc) {
 	if lookup == nil {
 		// The connection is free only when no batch waits on it.

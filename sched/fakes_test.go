@@ -58,7 +58,7 @@ func (r *fakeResolver) answer(_ context.Context, _, address string, _ bool) (tra
 	return transport.Resolution{Transport: "smtp", Nexthop: domain, Recipient: address}, nil
 }
 
-// Batch answers each request as Resolve does, when it is added.
+// Batch resolves each request as Resolve does, when it is added.
 func (r *fakeResolver) Batch(ctx context.Context, _ int) ResolveBatch {
 	r.batchOpen.Store(true)
 	return &fakeBatch{r: r, ctx: ctx}

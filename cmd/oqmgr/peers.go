@@ -33,7 +33,7 @@ func (p *peers) DeferAppend(ctx context.Context, flags int, queueID string, rcpt
 	return transport.DeferAppend(ctx, p.queueDir, p.cfg.DeferServiceName, flags, queueID, rcpt, dsn, p.cfg.QmgrIPCTimeout)
 }
 
-// rewriteClient is the trivial-rewrite client as the loop sees it.
+// rewriteClient adapts the trivial-rewrite client to the loop's Resolver interface.
 type rewriteClient struct {
 	*transport.Resolver
 }
