@@ -42,9 +42,19 @@ func (l *Loop) assign(m *message, f *os.File, rcpts []queue.Recipient, lookup lo
 			return l.resolve(m, address, nil)
 		}
 	}
-	rcpts = append([]queue.Recipient(nil), rcpts...)
-	sortByDomain(rcpts)
+	l.assignSorted(m, f, sortedRecipients(rcpts), lookup)
+}
 
+// sortedRecipients returns a copy of rcpts in the order of
+// qmgr_message_sort, which is also the order of the resolve requests.
+func sortedRecipients(rcpts []queue.Recipient) []queue.Recipient {
+	sorted := append([]queue.Recipient(nil), rcpts...)
+	sortByDomain(sorted)
+	return sorted
+}
+
+// assignSorted is assign for recipients that sortedRecipients returned.
+func (l *Loop) assignSorted(m *message, f *os.File, rcpts []queue.Recipient, lookup lookupFunc) {
 	var list []routed
 	for i := range rcpts {
 		if m.data.Redirect != "" && i > 0 {

@@ -98,9 +98,9 @@ func (p *poller) park(fd int) {
 	p.parked[int32(fd)] = true
 }
 
-// reused tells the poller that fd is a descriptor just opened, so a parked
-// entry under its number belongs to one that was closed since. This saves
-// the failing epoll_ctl that watch would otherwise try first.
+// reused records that fd is a descriptor just opened, so a parked entry
+// under its number belongs to one that was closed since. This saves the
+// failing epoll_ctl that watch would otherwise try first.
 func (p *poller) reused(fd int) {
 	delete(p.parked, int32(fd))
 }

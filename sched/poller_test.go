@@ -142,7 +142,7 @@ func TestPoller_InputOnParkedDescriptorRemovesIt(t *testing.T) {
 }
 
 func TestPoller_ParkedDescriptorClosedAndReused(t *testing.T) {
-	for _, told := range []bool{false, true} {
+	for _, marked := range []bool{false, true} {
 		p := testPoller(t)
 		fds := make([]int, 2)
 		require.NoError(t, unix.Pipe2(fds, unix.O_CLOEXEC|unix.O_NONBLOCK))
@@ -154,7 +154,7 @@ func TestPoller_ParkedDescriptorClosedAndReused(t *testing.T) {
 		// The next pipe gets the lowest free numbers, the same ones.
 		r, w := newPipe(t)
 		require.Equal(t, fds[0], r, "descriptor number reused")
-		if told {
+		if marked {
 			p.reused(r)
 			assert.False(t, p.parked[int32(r)], "parked entry of the closed descriptor")
 		}
@@ -163,7 +163,7 @@ func TestPoller_ParkedDescriptorClosedAndReused(t *testing.T) {
 		writeByte(t, w)
 		require.NoError(t, wait(p, time.Second))
 
-		assert.Equal(t, 1, calls, "handler calls, poller told of the reuse: %v", told)
+		assert.Equal(t, 1, calls, "handler calls, reuse marked: %v", marked)
 	}
 }
 

@@ -27,10 +27,12 @@ type resolving struct {
 	requests int
 }
 
-// waitingMessage is one message of a batch with the file it was read from.
+// waitingMessage is one message of a batch with the file it was read from
+// and its recipients in the order of their resolve requests.
 type waitingMessage struct {
-	msg  *message
-	file *os.File
+	msg        *message
+	file       *os.File
+	recipients []queue.Recipient
 }
 
 // resolveLater sends the resolve requests of a newly read message without
@@ -42,18 +44,15 @@ func (l *Loop) resolveLater(m *message, f *os.File) {
 		l.resolving = &resolving{batch: l.resolver.Batch(l.ctx, resolveDepth)}
 	}
 	b := l.resolving
-	n := 0
+	rcpts := sortedRecipients(m.data.Recipients)
 	if !m.filtered() {
-		rcpts := append([]queue.Recipient(nil), m.data.Recipients...)
-		sortByDomain(rcpts)
 		verify := m.data.TraceFlags&flagMTAVerify != 0
 		for _, r := range rcpts {
 			b.batch.Add(m.data.Sender, r.Address, verify)
 		}
-		n = len(rcpts)
+		b.requests += len(rcpts)
 	}
-	b.waiting = append(b.waiting, waitingMessage{msg: m, file: f})
-	b.requests += n
+	b.waiting = append(b.waiting, waitingMessage{msg: m, file: f, recipients: rcpts})
 	l.resolvingRecipients += len(m.data.Recipients)
 	l.unassigned++
 	if m.data.TraceFlags&flagMTAVerify != 0 {
@@ -96,7 +95,7 @@ func (l *Loop) finishResolving() {
 		if m.data.TraceFlags&flagMTAVerify != 0 {
 			l.unassignedProbes--
 		}
-		l.assign(m, w.file, m.data.Recipients, lookup)
+		l.assignSorted(m, w.file, w.recipients, lookup)
 		w.file.Close()
 		l.finishIfIdle(m)
 	}
