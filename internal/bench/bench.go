@@ -108,7 +108,7 @@ func Run(cfg Config) (*Report, error) {
 		if err := os.RemoveAll(archive); err != nil {
 			return nil, err
 		}
-		report.Workloads[i].summarize()
+		report.Workloads[i].summarize(report.Host.CPUs)
 		p.workload(&report.Workloads[i])
 	}
 	report.Finished = time.Now()
@@ -149,7 +149,7 @@ func fillPools(work string, ws []workload, p *printer) (map[string]string, error
 // runWorkload creates one instance per contender, runs the rounds with the
 // contenders in a rotating order, and records every measurement in res.
 func runWorkload(cfg Config, w workload, archive string, res *WorkloadResult, p *printer) error {
-	var ports []int
+	var ports, sinkPids []int
 	for _, args := range w.sinkArgs() {
 		sink, err := testbed.StartSinkProcess(args...)
 		if err != nil {
@@ -157,6 +157,7 @@ func runWorkload(cfg Config, w workload, archive string, res *WorkloadResult, p 
 		}
 		defer sink.Stop()
 		ports = append(ports, sink.Port)
+		sinkPids = append(sinkPids, sink.Pid())
 	}
 	relay := 0
 	if len(ports) > 0 {
@@ -196,9 +197,10 @@ func runWorkload(cfg Config, w workload, archive string, res *WorkloadResult, p 
 			i := (k + round - 1) % len(cfg.Contenders)
 			c := cfg.Contenders[i]
 			spec := roundSpec{
-				w:       w,
-				archive: archive,
-				timeout: cfg.Timeout,
+				w:        w,
+				archive:  archive,
+				sinkPids: sinkPids,
+				timeout:  cfg.Timeout,
 				progress: func(line string) {
 					p.progress(fmt.Sprintf("  %s round %d/%d %-6s %s", w.name, round, cfg.Rounds, c.Name, line))
 				},

@@ -224,3 +224,59 @@ func instanceCPU(daemonDir string) time.Duration {
 	}
 	return total
 }
+
+// machineSample is the CPU time of all cores of the machine so far, from
+// the "cpu" line of /proc/stat (proc(5)).
+type machineSample struct {
+	Busy  time.Duration // user, nice, system, irq, softirq and steal
+	Total time.Duration // Busy plus idle and iowait
+}
+
+func readMachine() (machineSample, error) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return machineSample{}, err
+	}
+	s, err := parseMachineStat(data)
+	if err != nil {
+		return machineSample{}, fmt.Errorf("/proc/stat: %w", err)
+	}
+	return s, nil
+}
+
+// parseMachineStat reads the first line of /proc/stat, the sum over all
+// cores. Guest time is left out: the kernel counts it in user and nice
+// already.
+func parseMachineStat(data []byte) (machineSample, error) {
+	line, _, _ := bytes.Cut(data, []byte("\n"))
+	fields := strings.Fields(string(line))
+	if len(fields) < 9 || fields[0] != "cpu" {
+		return machineSample{}, fmt.Errorf("first line %q is not the sum of all cores with 8 times", line)
+	}
+	const user, nice, system, idle, iowait, irq, softirq, steal = 1, 2, 3, 4, 5, 6, 7, 8
+	var ticks [9]uint64
+	for i := user; i <= steal; i++ {
+		v, err := strconv.ParseUint(fields[i], 10, 64)
+		if err != nil {
+			return machineSample{}, fmt.Errorf("field %d: %w", i, err)
+		}
+		ticks[i] = v
+	}
+	busy := ticks[user] + ticks[nice] + ticks[system] + ticks[irq] + ticks[softirq] + ticks[steal]
+	return machineSample{
+		Busy:  ticksToDuration(busy),
+		Total: ticksToDuration(busy + ticks[idle] + ticks[iowait]),
+	}, nil
+}
+
+// processesCPU returns the CPU time used so far by the processes in pids
+// that still run.
+func processesCPU(pids []int) time.Duration {
+	var total time.Duration
+	for _, pid := range pids {
+		if s, err := readProc(pid); err == nil {
+			total += s.CPU
+		}
+	}
+	return total
+}

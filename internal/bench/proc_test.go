@@ -45,6 +45,32 @@ func TestParseStat(t *testing.T) {
 	}
 }
 
+func TestParseMachineStat(t *testing.T) {
+	// user nice system idle iowait irq softirq steal guest guest_nice, in
+	// ticks of 10 ms; guest time is part of user time already.
+	got, err := parseMachineStat([]byte("cpu  100 20 50 700 30 5 15 10 40 0\ncpu0 50 10 25 350 15 2 8 5 20 0\n"))
+	require.NoError(t, err)
+	assert.Equal(t, 2000*time.Millisecond, got.Busy, "user+nice+system+irq+softirq+steal")
+	assert.Equal(t, 9300*time.Millisecond, got.Total, "busy+idle+iowait")
+
+	_, err = parseMachineStat([]byte("cpu0 50 10 25 350 15 2 8 5 20 0\n"))
+	assert.ErrorContains(t, err, "not the sum of all cores")
+	_, err = parseMachineStat([]byte("cpu  100 20 x 700 30 5 15 10\n"))
+	assert.ErrorContains(t, err, "field 3")
+}
+
+func TestReadMachine_MovesForward(t *testing.T) {
+	first, err := readMachine()
+	require.NoError(t, err)
+	deadline := time.Now().Add(50 * time.Millisecond)
+	for time.Now().Before(deadline) {
+	}
+	second, err := readMachine()
+	require.NoError(t, err)
+	assert.Greater(t, second.Busy, first.Busy, "50 ms of spinning shows as busy time")
+	assert.GreaterOrEqual(t, second.Total-first.Total, second.Busy-first.Busy)
+}
+
 func TestStatusBytes(t *testing.T) {
 	status := []byte("Name:\tqmgr\nVmPeak:\t   20000 kB\nVmHWM:\t    9400 kB\nVmRSS:\t    9000 kB\nBad:\t12 MB\n")
 	tests := []struct {

@@ -67,6 +67,10 @@ type Summary struct {
 	// QmgrWait is the queue manager's wait for a CPU in percent of the
 	// elapsed time, summed over its threads. Only medians have it.
 	QmgrWait float64 `json:"qmgr_wait_percent,omitempty"`
+	// SinkBusy and MachineBusy are the CPU time of the smtp-sinks and of
+	// the whole machine in percent, as QmgrBusy. Only medians have them.
+	SinkBusy    float64 `json:"sink_busy_percent,omitempty"`
+	MachineBusy float64 `json:"machine_busy_percent,omitempty"`
 }
 
 // Ratio compares the medians of Ours with those of another contender.
@@ -76,6 +80,12 @@ type Ratio struct {
 	Throughput float64 `json:"throughput"`
 	CPU        float64 `json:"cpu"`
 	Memory     float64 `json:"memory"`
+	// Ceiling is the highest throughput ratio the machine's cores allow
+	// Ours, or 0 when the machine was not measured. It assumes that the
+	// other processes and the kernel spend the same CPU time per message
+	// with either queue manager, as they get the same requests, and that
+	// every core could be kept busy: see machineCeiling.
+	Ceiling float64 `json:"machine_ceiling,omitempty"`
 }
 
 func newReport(cfg Config, ws []workload) *Report {
@@ -108,8 +118,8 @@ func (res *WorkloadResult) add(contender string, m Measurement) {
 }
 
 // summarize computes Best and Median of every contender and the ratios of
-// Ours to the others.
-func (res *WorkloadResult) summarize() {
+// Ours to the others, on a machine with the given number of cores.
+func (res *WorkloadResult) summarize(cores int) {
 	for i := range res.Results {
 		res.Results[i].Best, res.Results[i].Median = summarizeRounds(res.Results[i].Rounds)
 	}
@@ -122,13 +132,30 @@ func (res *WorkloadResult) summarize() {
 		if other.Contender == Ours || other.Median == nil {
 			continue
 		}
+		cpu := ratio(ours.Median.CPUPer1000, other.Median.CPUPer1000)
 		res.Ratios = append(res.Ratios, Ratio{
 			Versus:     other.Contender,
 			Throughput: ratio(ours.Median.MessagesPerSecond, other.Median.MessagesPerSecond),
-			CPU:        ratio(ours.Median.CPUPer1000, other.Median.CPUPer1000),
+			CPU:        cpu,
 			Memory:     ratio(ours.Median.PeakRSSMB, other.Median.PeakRSSMB),
+			Ceiling:    machineCeiling(other.Median, cpu, cores),
 		})
 	}
+}
+
+// machineCeiling bounds the throughput of Ours relative to another
+// contender by the machine's CPU time. With the other contender the
+// machine was MachineBusy percent busy, QmgrBusy of it that contender's
+// own. At k times its rate, the rest grows to k*(MachineBusy-QmgrBusy)
+// and a queue manager costing cpu times as much per message adds
+// k*cpu*QmgrBusy; k cannot pass the point where the sum fills every core.
+// The bound is optimistic: it leaves no core idle, where the processes of
+// a delivery wait for each other.
+func machineCeiling(other *Summary, cpu float64, cores int) float64 {
+	if other.MachineBusy == 0 || cpu == 0 {
+		return 0
+	}
+	return ratio(float64(100*cores), other.MachineBusy-other.QmgrBusy+cpu*other.QmgrBusy)
 }
 
 func (res *WorkloadResult) result(contender string) *ContenderResult {
@@ -143,7 +170,7 @@ func (res *WorkloadResult) result(contender string) *ContenderResult {
 // summarizeRounds returns the best and median figures of the rounds
 // without error, or nils when every round failed.
 func summarizeRounds(rounds []Measurement) (best, median *Summary) {
-	var rate, cpu, rss, qmgrBusy, otherBusy, qmgrWait []float64
+	var rate, cpu, rss, qmgrBusy, otherBusy, qmgrWait, sinkBusy, machineBusy []float64
 	for _, m := range rounds {
 		if m.Error != "" {
 			continue
@@ -154,13 +181,16 @@ func summarizeRounds(rounds []Measurement) (best, median *Summary) {
 		qmgrBusy = append(qmgrBusy, 100*ratio(m.CPUSeconds, m.Seconds))
 		otherBusy = append(otherBusy, 100*ratio(m.OtherCPUSeconds, m.Seconds))
 		qmgrWait = append(qmgrWait, 100*ratio(m.QmgrWaitSeconds, m.Seconds))
+		sinkBusy = append(sinkBusy, 100*ratio(m.SinkCPUSeconds, m.Seconds))
+		machineBusy = append(machineBusy, m.MachineBusyPercent)
 	}
 	if len(rate) == 0 {
 		return nil, nil
 	}
 	best = &Summary{MessagesPerSecond: slices.Max(rate), CPUPer1000: slices.Min(cpu), PeakRSSMB: slices.Min(rss)}
 	median = &Summary{MessagesPerSecond: medianOf(rate), CPUPer1000: medianOf(cpu), PeakRSSMB: medianOf(rss),
-		QmgrBusy: medianOf(qmgrBusy), OtherBusy: medianOf(otherBusy), QmgrWait: medianOf(qmgrWait)}
+		QmgrBusy: medianOf(qmgrBusy), OtherBusy: medianOf(otherBusy), QmgrWait: medianOf(qmgrWait),
+		SinkBusy: medianOf(sinkBusy), MachineBusy: medianOf(machineBusy)}
 	return best, median
 }
 
@@ -208,7 +238,7 @@ func ReadJSON(path string) (*Report, error) {
 // WriteTable writes the summary table: one line per workload and
 // contender with best and median figures, then the ratios of Ours.
 func (r *Report) WriteTable(w io.Writer) {
-	fmt.Fprintf(w, "\n%-9s %-6s %6s %18s %20s %16s %12s %5s\n", "workload", "qmgr", "rounds", "msg/s best median", "cpu s/1k best median", "rss MB best med", "busy% q/other", "wait%")
+	fmt.Fprintf(w, "\n%-9s %-6s %6s %18s %20s %16s %18s %5s %8s\n", "workload", "qmgr", "rounds", "msg/s best median", "cpu s/1k best median", "rss MB best med", "busy% q/other/sink", "wait%", "machine%")
 	for _, res := range r.Workloads {
 		for _, c := range res.Results {
 			ok := 0
@@ -222,21 +252,30 @@ func (r *Report) WriteTable(w io.Writer) {
 				fmt.Fprintf(w, "%-9s %-6s %6s %18s %20s %16s\n", res.Name, c.Contender, rounds, "failed", "-", "-")
 				continue
 			}
-			fmt.Fprintf(w, "%-9s %-6s %6s %9.0f %8.0f %10.3f %9.3f %8.1f %7.1f %6.0f/%-5.0f %5.0f\n", res.Name, c.Contender, rounds,
+			busy := fmt.Sprintf("%.0f/%.0f/%.0f", c.Median.QmgrBusy, c.Median.OtherBusy, c.Median.SinkBusy)
+			fmt.Fprintf(w, "%-9s %-6s %6s %9.0f %8.0f %10.3f %9.3f %8.1f %7.1f %18s %5.0f %8.0f\n", res.Name, c.Contender, rounds,
 				c.Best.MessagesPerSecond, c.Median.MessagesPerSecond,
 				c.Best.CPUPer1000, c.Median.CPUPer1000,
 				c.Best.PeakRSSMB, c.Median.PeakRSSMB,
-				c.Median.QmgrBusy, c.Median.OtherBusy, c.Median.QmgrWait)
+				busy, c.Median.QmgrWait, c.Median.MachineBusy)
 		}
 		for _, q := range res.Ratios {
-			fmt.Fprintf(w, "%-9s %-13s %18s %20s %16s\n", "", "ours/"+q.Versus,
-				fmt.Sprintf("x%.2f", q.Throughput), fmt.Sprintf("x%.2f", q.CPU), fmt.Sprintf("x%.2f", q.Memory))
+			ceiling := "-"
+			if q.Ceiling > 0 {
+				ceiling = fmt.Sprintf("x%.2f", q.Ceiling)
+			}
+			fmt.Fprintf(w, "%-9s %-13s %18s %20s %16s %18s\n", "", "ours/"+q.Versus,
+				fmt.Sprintf("x%.2f", q.Throughput), fmt.Sprintf("x%.2f", q.CPU), fmt.Sprintf("x%.2f", q.Memory),
+				"ceiling "+ceiling)
 		}
 	}
 	fmt.Fprintln(w, "\nRatios divide medians. Throughput above 1 favours ours; CPU and memory below 1 favour ours.")
-	fmt.Fprintf(w, "busy%%: median CPU time of the queue manager and of the other Postfix daemons per elapsed time (%d cores = %d%%).\n",
+	fmt.Fprintf(w, "busy%%: median CPU time of the queue manager, of the other Postfix daemons and of the smtp-sinks per elapsed time (%d cores = %d%%).\n",
 		r.Host.CPUs, 100*r.Host.CPUs)
 	fmt.Fprintln(w, "wait%: median time the queue manager's threads were ready to run but waited for a CPU, per elapsed time.")
+	fmt.Fprintln(w, "machine%: median CPU time of the whole machine, kernel included, per elapsed time; what it lacks of n*100% on n cores, the cores stood idle.")
+	fmt.Fprintln(w, "ceiling: the highest throughput ratio the cores allow ours, at its CPU per message, if the rest of the machine")
+	fmt.Fprintln(w, "spends what it spent per message with the other contender and no core is ever idle.")
 }
 
 // printer writes progress lines, rewriting one line in place on a terminal.
@@ -268,14 +307,19 @@ func (p *printer) round(workload string, round int, contender string, m Measurem
 		p.linef("  round %d %-6s FAILED: %s", round, contender, m.Error)
 		return
 	}
-	p.linef("  round %d %-6s %8.0f msg/s %8.3f cpu s/1k %7.1f MB rss  (%.2fs; busy: qmgr %.0f%%, other daemons %.0f%%; qmgr waited for a CPU %.0f%%)",
+	p.linef("  round %d %-6s %8.0f msg/s %8.3f cpu s/1k %7.1f MB rss  (%.2fs; busy: qmgr %.0f%%, other daemons %.0f%%, sinks %.0f%%, machine %.0f%%; qmgr waited for a CPU %.0f%%)",
 		round, contender, m.MessagesPerSecond, m.CPUPer1000, float64(m.PeakRSSBytes)/(1<<20), m.Seconds,
-		100*m.CPUSeconds/m.Seconds, 100*m.OtherCPUSeconds/m.Seconds, 100*m.QmgrWaitSeconds/m.Seconds)
+		100*m.CPUSeconds/m.Seconds, 100*m.OtherCPUSeconds/m.Seconds, 100*m.SinkCPUSeconds/m.Seconds,
+		m.MachineBusyPercent, 100*m.QmgrWaitSeconds/m.Seconds)
 }
 
 func (p *printer) workload(res *WorkloadResult) {
 	for _, q := range res.Ratios {
-		p.linef("  ours/%-6s throughput x%.2f, cpu x%.2f, memory x%.2f", q.Versus, q.Throughput, q.CPU, q.Memory)
+		line := fmt.Sprintf("  ours/%-6s throughput x%.2f, cpu x%.2f, memory x%.2f", q.Versus, q.Throughput, q.CPU, q.Memory)
+		if q.Ceiling > 0 {
+			line += fmt.Sprintf("; the cores allow at most x%.2f", q.Ceiling)
+		}
+		p.linef("%s", line)
 	}
 }
 

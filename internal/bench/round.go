@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"oqmgr-go/internal/testbed"
@@ -46,15 +47,24 @@ type Measurement struct {
 	// run but waited for a CPU. Much of it means the cores were busy, so
 	// the other processes of the machine slowed the queue manager down.
 	QmgrWaitSeconds float64 `json:"qmgr_run_queue_wait_seconds,omitempty"`
-	PeakRSSBytes    int64   `json:"peak_rss_bytes"`
-	Delivered       int     `json:"delivered"` // status=sent log lines
-	Error           string  `json:"error,omitempty"`
+	// SinkCPUSeconds is the CPU time of the workload's smtp-sink processes
+	// while the queue manager was measured.
+	SinkCPUSeconds float64 `json:"sink_cpu_seconds,omitempty"`
+	// MachineBusyPercent is the CPU time of every process and of the
+	// kernel on the whole machine while the queue manager was measured, in
+	// percent of the elapsed time, where n cores offer n*100%. Its gap to
+	// n*100% is the time the cores stood idle.
+	MachineBusyPercent float64 `json:"machine_busy_percent,omitempty"`
+	PeakRSSBytes       int64   `json:"peak_rss_bytes"`
+	Delivered          int     `json:"delivered"` // status=sent log lines
+	Error              string  `json:"error,omitempty"`
 }
 
 // roundSpec is the input of runRound besides the instance.
 type roundSpec struct {
 	w        workload
 	archive  string
+	sinkPids []int // the smtp-sink processes, whose CPU time is measured too
 	timeout  time.Duration
 	profile  string // perf.data path, or "" for no profile
 	progress func(line string)
@@ -125,6 +135,13 @@ func runRound(inst *testbed.Instance, spec roundSpec) (m Measurement) {
 	}
 	// The process start time is in ticks since boot; map it to the wall clock.
 	started := time.Now().Add(-(sinceBoot() - sample.Started))
+	// The machine and the sinks are measured from here, a poll interval
+	// or so after the queue manager started.
+	machineStart, err := readMachine()
+	if err != nil {
+		return fail(err)
+	}
+	sinkStart := processesCPU(spec.sinkPids)
 
 	if spec.profile != "" {
 		stop, err := startPerf(pid, spec.profile)
@@ -179,6 +196,12 @@ func runRound(inst *testbed.Instance, spec roundSpec) (m Measurement) {
 		sample = s
 	}
 	m.OtherCPUSeconds = (instanceCPU(filepath.Dir(exe)) - sample.CPU).Seconds()
+	m.SinkCPUSeconds = (processesCPU(spec.sinkPids) - sinkStart).Seconds()
+	if machineEnd, err := readMachine(); err == nil {
+		busy := machineEnd.Busy - machineStart.Busy
+		total := machineEnd.Total - machineStart.Total
+		m.MachineBusyPercent = 100 * float64(runtime.NumCPU()) * ratio(busy.Seconds(), total.Seconds())
+	}
 	if wait, err := runQueueWait(pid); err == nil {
 		m.QmgrWaitSeconds = wait.Seconds()
 	}

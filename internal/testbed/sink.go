@@ -185,6 +185,12 @@ func (s *Sink) WaitDelivered(n int, timeout time.Duration) error {
 	}
 }
 
+// Pid returns the process id of smtp-sink, which serves every session
+// in that one process.
+func (s *Sink) Pid() int {
+	return s.cmd.Process.Pid
+}
+
 // Stop kills the sink and removes its directory. It is safe to call twice.
 func (s *Sink) Stop() error {
 	var err error
