@@ -280,3 +280,13 @@ func processesCPU(pids []int) time.Duration {
 	}
 	return total
 }
+
+// selfCPU returns the user plus system time of this process so far, all
+// threads included.
+func selfCPU() time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

@@ -55,9 +55,12 @@ type Measurement struct {
 	// percent of the elapsed time, where n cores offer n*100%. Its gap to
 	// n*100% is the time the cores stood idle.
 	MachineBusyPercent float64 `json:"machine_busy_percent,omitempty"`
-	PeakRSSBytes       int64   `json:"peak_rss_bytes"`
-	Delivered          int     `json:"delivered"` // status=sent log lines
-	Error              string  `json:"error,omitempty"`
+	// BenchBusyPercent is the part of MachineBusyPercent that this
+	// benchmark spent itself, polling the maillog, the queue and /proc.
+	BenchBusyPercent float64 `json:"bench_busy_percent,omitempty"`
+	PeakRSSBytes     int64   `json:"peak_rss_bytes"`
+	Delivered        int     `json:"delivered"` // status=sent log lines
+	Error            string  `json:"error,omitempty"`
 }
 
 // roundSpec is the input of runRound besides the instance.
@@ -142,6 +145,7 @@ func runRound(inst *testbed.Instance, spec roundSpec) (m Measurement) {
 		return fail(err)
 	}
 	sinkStart := processesCPU(spec.sinkPids)
+	benchStart := selfCPU()
 
 	if spec.profile != "" {
 		stop, err := startPerf(pid, spec.profile)
@@ -201,6 +205,8 @@ func runRound(inst *testbed.Instance, spec roundSpec) (m Measurement) {
 		busy := machineEnd.Busy - machineStart.Busy
 		total := machineEnd.Total - machineStart.Total
 		m.MachineBusyPercent = 100 * float64(runtime.NumCPU()) * ratio(busy.Seconds(), total.Seconds())
+		elapsed := total.Seconds() / float64(runtime.NumCPU())
+		m.BenchBusyPercent = 100 * ratio((selfCPU()-benchStart).Seconds(), elapsed)
 	}
 	if wait, err := runQueueWait(pid); err == nil {
 		m.QmgrWaitSeconds = wait.Seconds()
