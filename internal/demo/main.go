@@ -59,6 +59,8 @@ func run(qmgr string, smtpCount, localCount int, timeout time.Duration, keep boo
 		}
 		if keep {
 			fmt.Printf("\nkept instance directory %s (reused by a later instance in the same slot)\n", inst.Dir)
+		} else {
+			fmt.Printf("\nremoved instance directory %s with its mailbox and maillog; -keep keeps them (make demo DEMO_FLAGS=-keep)\n", inst.Dir)
 		}
 	}()
 
