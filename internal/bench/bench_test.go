@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -49,6 +50,10 @@ func TestRun_TinySizes(t *testing.T) {
 			}
 			assert.Positive(t, m.MessagesPerSecond, "%s on %s: messages per second", c.Contender, res.Name)
 			assert.Greater(t, m.PeakRSSBytes, int64(1<<20), "%s on %s: peak RSS", c.Contender, res.Name)
+			// Postfix starts and delivers in the window, so some of the
+			// machine's CPU time is busy, and never more than all of it.
+			assert.Positive(t, m.MachineBusyPercent, "%s on %s: machine busy", c.Contender, res.Name)
+			assert.LessOrEqual(t, m.MachineBusyPercent, float64(100*runtime.NumCPU()), "%s on %s: machine busy", c.Contender, res.Name)
 			if res.ActiveLimit == 0 {
 				assert.Equal(t, res.Messages*res.Recipients, m.Delivered, "%s on %s: delivered recipients", c.Contender, res.Name)
 			}
