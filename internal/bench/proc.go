@@ -232,6 +232,7 @@ type machineSample struct {
 	Total time.Duration // Busy plus idle and iowait
 }
 
+// readMachine returns the CPU time the machine has spent so far.
 func readMachine() (machineSample, error) {
 	data, err := os.ReadFile("/proc/stat")
 	if err != nil {
@@ -251,7 +252,7 @@ func parseMachineStat(data []byte) (machineSample, error) {
 	line, _, _ := bytes.Cut(data, []byte("\n"))
 	fields := strings.Fields(string(line))
 	if len(fields) < 9 || fields[0] != "cpu" {
-		return machineSample{}, fmt.Errorf("first line %q is not the sum of all cores with 8 times", line)
+		return machineSample{}, fmt.Errorf("invalid first line %q: want \"cpu\" and at least 8 counters", line)
 	}
 	const user, nice, system, idle, iowait, irq, softirq, steal = 1, 2, 3, 4, 5, 6, 7, 8
 	var ticks [9]uint64

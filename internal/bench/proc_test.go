@@ -54,7 +54,7 @@ func TestParseMachineStat(t *testing.T) {
 	assert.Equal(t, 9300*time.Millisecond, got.Total, "busy+idle+iowait")
 
 	_, err = parseMachineStat([]byte("cpu0 50 10 25 350 15 2 8 5 20 0\n"))
-	assert.ErrorContains(t, err, "not the sum of all cores")
+	assert.ErrorContains(t, err, `want "cpu" and at least 8 counters`)
 	_, err = parseMachineStat([]byte("cpu  100 20 x 700 30 5 15 10\n"))
 	assert.ErrorContains(t, err, "field 3")
 }
