@@ -40,6 +40,9 @@ func TestRun_TinySizes(t *testing.T) {
 	require.NoError(t, err)
 
 	require.Len(t, report.Workloads, len(AllWorkloads))
+	// /proc/stat counts in 10 ms ticks, and a tiny round may end within
+	// one, so only some rounds show the machine busy.
+	machineMeasured := 0
 	for _, res := range report.Workloads {
 		require.Len(t, res.Results, 3, "contenders of %s", res.Name)
 		for _, c := range res.Results {
@@ -50,16 +53,17 @@ func TestRun_TinySizes(t *testing.T) {
 			}
 			assert.Positive(t, m.MessagesPerSecond, "%s on %s: messages per second", c.Contender, res.Name)
 			assert.Greater(t, m.PeakRSSBytes, int64(1<<20), "%s on %s: peak RSS", c.Contender, res.Name)
-			// Postfix starts and delivers in the window, so some of the
-			// machine's CPU time is busy, and never more than all of it.
-			assert.Positive(t, m.MachineBusyPercent, "%s on %s: machine busy", c.Contender, res.Name)
 			assert.LessOrEqual(t, m.MachineBusyPercent, float64(100*runtime.NumCPU()), "%s on %s: machine busy", c.Contender, res.Name)
+			if m.MachineBusyPercent > 0 {
+				machineMeasured++
+			}
 			if res.ActiveLimit == 0 {
 				assert.Equal(t, res.Messages*res.Recipients, m.Delivered, "%s on %s: delivered recipients", c.Contender, res.Name)
 			}
 		}
 		assert.Len(t, res.Ratios, 2, "ratios of ours on %s", res.Name)
 	}
+	assert.Positive(t, machineMeasured, "rounds that measured the machine busy")
 
 	dir := t.TempDir()
 	require.NoError(t, report.WriteJSON(filepath.Join(dir, "bench.json")))
