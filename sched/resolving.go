@@ -67,11 +67,11 @@ func (l *Loop) resolveLater(m *message, f *os.File) {
 // its messages in import order, as if each had been resolved when it was
 // read. After a failed request the remaining addresses are resolved one at
 // a time with the usual retries, and the failed request counts as the first
-// try of its address.
-func (l *Loop) finishResolving() {
+// try of its address. It reports whether there was a batch to end.
+func (l *Loop) finishResolving() bool {
 	b := l.resolving
 	if b == nil {
-		return
+		return false
 	}
 	l.resolving = nil
 	l.resolvingRecipients = 0
@@ -99,6 +99,7 @@ func (l *Loop) finishResolving() {
 		w.file.Close()
 		l.finishIfIdle(m)
 	}
+	return true
 }
 
 // finishIfIdle ends the attempt of a message that has nothing to deliver

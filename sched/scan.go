@@ -91,7 +91,7 @@ func (l *Loop) feed() (took bool, fromIncoming bool, err error) {
 	if len(l.messages) >= l.cfg.QmgrMessageActiveLimit ||
 		l.recipientCount+l.resolvingRecipients >= l.cfg.QmgrMessageRecipientLimit {
 		l.incomingFirst = true
-		return l.endBatch(), false, nil
+		return l.finishResolving(), false, nil
 	}
 
 	first, second := &l.incoming, &l.deferred
@@ -112,21 +112,11 @@ func (l *Loop) feed() (took bool, fromIncoming bool, err error) {
 		if l.unassigned == waiting {
 			// A skipped entry ends the batch, so that a scan through files
 			// that are not due keeps no message from its agents.
-			l.endBatch()
+			l.finishResolving()
 		}
 		return true, s == &l.incoming, nil
 	}
-	return l.endBatch(), false, nil
-}
-
-// endBatch ends the open batch of resolve requests and reports whether
-// there was one.
-func (l *Loop) endBatch() bool {
-	if l.resolving == nil {
-		return false
-	}
-	l.finishResolving()
-	return true
+	return l.finishResolving(), false, nil
 }
 
 // refillFlow keeps master's flow-control pipe topped up so that cleanup(8)
